@@ -1,0 +1,282 @@
+//! The public handle, [`BatchQueue`]: non-blocking admission for the async
+//! side and the blocking `next_batch` loop for the worker threads.
+//!
+//! State lives behind one `Mutex` with a `Condvar` that parks idle workers
+//! (see the module docs in `mod.rs` for why). The lock is held only for queue
+//! bookkeeping: never while a model runs, never across an `.await`, and never
+//! while calling the observer or answering a reply channel. When to take a
+//! batch is decided by the pure [`next_step`] in `policy.rs`.
+
+use std::fmt;
+use std::sync::{Arc, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::sync::oneshot;
+
+use super::batch::{Batch, PendingResults, Waiter};
+use super::error::{BatchError, ConfigError, SubmitError};
+use super::observer::{BatchObserver, BatcherStats, Counters};
+use super::policy::{next_step, NextStep};
+use super::shared::{is_drained, take_dead_items, QueuedItem, Shared, State};
+use super::BatcherConfig;
+
+/// A cheaply clonable handle on one model's queue; the HTTP side and every
+/// worker thread hold a clone.
+pub struct BatchQueue<T, R> {
+    /// State shared by all handles and by the batches in flight.
+    shared: Arc<Shared<T, R>>,
+}
+
+impl<T, R> Clone for BatchQueue<T, R> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T, R> fmt::Debug for BatchQueue<T, R> {
+    /// Shows settings and live state, not the items (`T` need not be Debug),
+    /// so the queue can sit inside a `#[derive(Debug)]` app state.
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("BatchQueue")
+            .field("config", &self.shared.config)
+            .field("depth", &self.depth())
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, R> BatchQueue<T, R> {
+    /// Creates an empty, open queue. `observer` receives batching events (use
+    /// [`NoopObserver`](super::NoopObserver) if none are needed).
+    pub fn new(
+        config: BatcherConfig,
+        observer: Arc<dyn BatchObserver>,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let shared = Shared::new(config, observer);
+        Ok(Self {
+            shared: Arc::new(shared),
+        })
+    }
+
+    /// The configuration the queue was built with.
+    pub fn config(&self) -> &BatcherConfig {
+        &self.shared.config
+    }
+
+    /// Admits all of `inputs` or none, without blocking. Each item may be
+    /// dropped with `DeadlineExceeded` if still queued at `deadline`.
+    /// Dropping the returned handle cancels the items still queued.
+    pub fn try_submit(
+        &self,
+        inputs: Vec<T>,
+        deadline: Option<Instant>,
+    ) -> Result<PendingResults<R>, SubmitError> {
+        let shared = &self.shared;
+        let capacity = shared.config.queue_capacity;
+        let item_count = inputs.len();
+        if item_count > capacity {
+            return Err(SubmitError::TooLarge {
+                items: item_count,
+                capacity,
+            });
+        }
+        let mut state = shared.lock_state();
+        if state.closed {
+            return Err(SubmitError::Closed);
+        }
+        let now = Instant::now();
+        let mut dead = Vec::new();
+        if state.queue.len() + item_count > capacity {
+            // Cancelled or expired items still occupy slots until a worker
+            // purges them; reclaim them before rejecting anyone.
+            dead = take_dead_items(&mut state.queue, now);
+            if state.queue.len() + item_count > capacity {
+                let depth = state.queue.len();
+                drop(state);
+                shared.dispose_dead(dead, now);
+                Counters::add(&shared.counters.rejected_full, 1);
+                shared.observer.rejected_full(item_count);
+                return Err(SubmitError::QueueFull {
+                    depth,
+                    capacity,
+                    retry_after: shared.retry_after_for_depth(depth),
+                });
+            }
+        }
+        let mut receivers = Vec::with_capacity(item_count);
+        for input in inputs {
+            let (reply, receiver) = oneshot::channel();
+            receivers.push(receiver);
+            state.queue.push_back(QueuedItem {
+                input,
+                enqueued_at: now,
+                deadline,
+                reply,
+            });
+        }
+        drop(state);
+        if item_count > 0 {
+            // All workers re-evaluate: one may now have a full batch, and
+            // workers asleep without a timeout must learn items exist.
+            shared.work_available.notify_all();
+        }
+        shared.dispose_dead(dead, now);
+        Ok(PendingResults::new(receivers))
+    }
+
+    /// Blocks the calling worker thread until a batch is due and returns it:
+    /// at once when `max_batch_size` items are queued, otherwise once the
+    /// oldest item has waited `max_batch_delay` since its enqueue. Returns
+    /// `None` once the queue is closed and empty, which is the worker's signal
+    /// to exit. Cancelled and expired items are removed before the batch is
+    /// formed.
+    pub fn next_batch(&self) -> Option<Batch<T, R>> {
+        let shared = &self.shared;
+        let mut state = shared.lock_state();
+        loop {
+            let now = Instant::now();
+            let dead = take_dead_items(&mut state.queue, now);
+            if !dead.is_empty() {
+                drop(state);
+                shared.dispose_dead(dead, now);
+                state = shared.lock_state();
+                continue;
+            }
+            let oldest = state.queue.front().map(|item| item.enqueued_at);
+            match next_step(state.queue.len(), oldest, state.closed, now, &shared.config) {
+                NextStep::TakeNow => return Some(self.take_batch(state, now)),
+                NextStep::WaitUntil(flush_at) => {
+                    let timeout = flush_at.saturating_duration_since(now);
+                    state = shared
+                        .work_available
+                        .wait_timeout(state, timeout)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0;
+                }
+                NextStep::WaitForItems => {
+                    state = shared
+                        .work_available
+                        .wait(state)
+                        .unwrap_or_else(PoisonError::into_inner);
+                }
+                NextStep::Finished => {
+                    shared.notify_if_drained(&state);
+                    return None;
+                }
+            }
+        }
+    }
+
+    /// Pops up to `max_batch_size` live items (the caller just purged dead
+    /// ones) and marks the batch in flight.
+    fn take_batch(&self, mut state: MutexGuard<'_, State<T, R>>, now: Instant) -> Batch<T, R> {
+        let shared = &self.shared;
+        let count = state.queue.len().min(shared.config.max_batch_size);
+        let mut inputs = Vec::with_capacity(count);
+        let mut waiters = Vec::with_capacity(count);
+        for item in state.queue.drain(..count) {
+            waiters.push(Waiter {
+                reply: item.reply,
+                queue_wait: now.saturating_duration_since(item.enqueued_at),
+            });
+            inputs.push(item.input);
+        }
+        state.in_flight_batches += 1;
+        let leftovers = !state.queue.is_empty();
+        drop(state);
+        if leftovers {
+            // Another worker may be sleeping on a timeout longer than needed.
+            shared.work_available.notify_one();
+        }
+        // Built before any observer call, so that even a panicking observer
+        // cannot leak the in-flight count or leave these items unanswered.
+        let batch = Batch::new(inputs, waiters, now, Arc::clone(shared));
+        Counters::add(&shared.counters.batches_formed, 1);
+        Counters::add(&shared.counters.items_batched, count);
+        shared.observer.batch_formed(count);
+        for queue_wait in batch.queue_waits() {
+            shared.observer.item_queue_wait(queue_wait);
+        }
+        batch
+    }
+
+    /// Stops admission (later submits get `Closed`); queued items are still
+    /// served, immediately rather than after the batch delay. Idempotent.
+    pub fn close(&self) {
+        let mut state = self.shared.lock_state();
+        state.closed = true;
+        self.shared.notify_if_drained(&state);
+        drop(state);
+        self.shared.work_available.notify_all();
+    }
+
+    /// Whether `close` has been called.
+    pub fn is_closed(&self) -> bool {
+        self.shared.lock_state().closed
+    }
+
+    /// Items currently queued (including not-yet-purged cancelled ones), for
+    /// a queue-depth gauge and load-shedding decisions.
+    pub fn depth(&self) -> usize {
+        self.shared.lock_state().queue.len()
+    }
+
+    /// Closed, nothing queued and every taken batch answered or dropped.
+    pub fn is_drained(&self) -> bool {
+        let state = self.shared.lock_state();
+        is_drained(&state)
+    }
+
+    /// Resolves once [`is_drained`](Self::is_drained) holds, i.e. after
+    /// `close()` every queued item has been answered. Needs running workers
+    /// (or `abort_queued`) to make progress; wrap it in a timeout.
+    pub async fn wait_drained(&self) {
+        loop {
+            // Registered before the check, so a notification between the
+            // check and the await is not lost.
+            let notified = self.shared.drained.notified();
+            if self.is_drained() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Removes every queued item, answering it with `Aborted` (cancelled ones
+    /// are just counted), and returns how many were removed. For a hard
+    /// shutdown after a drain timeout; batches in flight are unaffected.
+    pub fn abort_queued(&self) -> usize {
+        let mut state = self.shared.lock_state();
+        let removed: Vec<_> = state.queue.drain(..).collect();
+        drop(state);
+        let count = removed.len();
+        let mut cancelled = 0;
+        for item in removed {
+            if item.reply.is_closed() {
+                cancelled += 1;
+            } else {
+                let _ = item.reply.send(Err(BatchError::Aborted));
+            }
+        }
+        self.shared.report_cancelled(cancelled);
+        // Only now, with every removed item answered, may drain waiters go.
+        self.shared.notify_if_drained(&self.shared.lock_state());
+        count
+    }
+
+    /// How long a rejected client should wait before retrying, from the
+    /// current depth (see [`SubmitError::QueueFull`]).
+    pub fn retry_after_estimate(&self) -> Duration {
+        let depth = self.depth();
+        self.shared.retry_after_for_depth(depth)
+    }
+
+    /// Totals since creation.
+    pub fn stats(&self) -> BatcherStats {
+        self.shared.counters.snapshot()
+    }
+}

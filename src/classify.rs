@@ -1,0 +1,70 @@
+//! `seresnext-serve classify`: local files in, one JSON line per image out,
+//! with no server — for users and for debugging the pipeline.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::infer::{top_k, ClassScore};
+use crate::model::{Classifier, LoadOptions, ModelId};
+use crate::preprocess::{self, DecodeLimits, PreparedImage};
+
+/// What `classify` needs to run.
+#[derive(Debug, Clone)]
+pub struct ClassifyArgs {
+    pub model: ModelId,
+    pub weights: PathBuf,
+    pub top_k: usize,
+    pub images: Vec<PathBuf>,
+    pub options: LoadOptions,
+}
+
+/// One output line.
+#[derive(Debug, Serialize)]
+struct Line<'a> {
+    image: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    top_k: Option<Vec<ClassScore>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// Classifies every image, writing one JSON line each to `out`. A bad image
+/// gets an `error` line and the rest go on; returns how many failed.
+pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
+    let classifier = Classifier::load_file(args.model, &args.weights, args.options)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e}", args.weights.display()))?;
+    let spec = classifier.transform_spec();
+    let limits = DecodeLimits::default();
+    let mut failures = 0;
+    for path in &args.images {
+        let shown = path.display().to_string();
+        let prepared: anyhow::Result<PreparedImage> = std::fs::read(path)
+            .map_err(anyhow::Error::from)
+            .and_then(|bytes| Ok(preprocess::prepare(&bytes, &spec, &limits)?));
+        let result = prepared.and_then(|image| {
+            let mut probabilities = classifier.classify(&[&image.rgb])?;
+            Ok(top_k(&probabilities.remove(0), args.top_k))
+        });
+        let line = match result {
+            Ok(scores) => Line {
+                image: &shown,
+                top_k: Some(scores),
+                error: None,
+            },
+            Err(error) => {
+                failures += 1;
+                eprintln!("error: {shown}: {error:#}");
+                Line {
+                    image: &shown,
+                    top_k: None,
+                    error: Some(format!("{error:#}")),
+                }
+            }
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)?;
+    }
+    Ok(failures)
+}

@@ -1,0 +1,377 @@
+//! The TOML configuration file: its types, their defaults and how it is read.
+//!
+//! Every table rejects unknown keys (a typo must fail loudly rather than
+//! silently fall back to a default), and every key has a default so a partial
+//! file works. `config/default.toml` spells out exactly [`Config::default`];
+//! a unit test keeps the two from drifting.
+//!
+//! Parsing only checks types; [`Config::validate`](super::Config::validate)
+//! checks values and cross-key rules.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    time::Duration,
+};
+
+use serde::{Deserialize, Serialize};
+
+use super::{DeviceSpec, Precision};
+
+/// The whole service configuration: one HTTP server serving one or more models.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Listener, limits, thread pools and shutdown behaviour (`[server]`).
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The models to serve (`[[models]]`); a file without any gets the
+    /// default model so `[server]`-only files work.
+    #[serde(default = "default_models")]
+    pub models: Vec<ModelConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server: ServerConfig::default(),
+            models: default_models(),
+        }
+    }
+}
+
+fn default_models() -> Vec<ModelConfig> {
+    vec![ModelConfig::default()]
+}
+
+/// `[server]`: everything that is not specific to one model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConfig {
+    /// Address to bind; `0.0.0.0` so the service is reachable in a container.
+    pub host: String,
+    /// Main HTTP port; 0 asks the OS for a free one (useful in tests).
+    pub port: u16,
+    /// 0 serves `/metrics` on the main port; otherwise a separate listener, so
+    /// metrics can stay off the public network.
+    pub metrics_port: u16,
+    /// Per-request deadline when the client sends none; past it the request
+    /// is answered 504 and its queued images are skipped.
+    pub request_timeout_ms: u64,
+    /// Largest accepted request body; larger ones get 413 before decoding.
+    pub max_body_bytes: usize,
+    /// Most images in one request; more get 413. Bounds the work one client
+    /// can enqueue with a single call.
+    pub max_images_per_request: usize,
+    /// Size of the bounded CPU pool for decode/resize; 0 = number of cores.
+    /// Kept separate from the async runtime so decoding never stalls I/O.
+    pub preprocess_threads: usize,
+    /// libtorch intra-op threads; 0 leaves libtorch's own choice.
+    pub intra_op_threads: usize,
+    /// After SIGTERM, readiness fails but requests are still served this long,
+    /// so a load balancer stops routing here before the listener closes.
+    pub shutdown_grace_ms: u64,
+    /// Then accepted requests get at most this long to finish before exit.
+    pub drain_timeout_ms: u64,
+    /// Log line format: human-readable `text` or one JSON object per line.
+    pub log_format: LogFormat,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 8080,
+            metrics_port: 0,
+            request_timeout_ms: 30_000,
+            max_body_bytes: 32 * 1024 * 1024,
+            max_images_per_request: 64,
+            preprocess_threads: 0,
+            intra_op_threads: 0,
+            shutdown_grace_ms: 0,
+            drain_timeout_ms: 30_000,
+            log_format: LogFormat::Text,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// [`Self::request_timeout_ms`] as a `Duration`.
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`Self::shutdown_grace_ms`] as a `Duration`.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    /// [`Self::drain_timeout_ms`] as a `Duration`.
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_millis(self.drain_timeout_ms)
+    }
+
+    /// The preprocessing pool size with 0 resolved to the number of cores
+    /// (1 when that cannot be determined), so callers never size a pool at 0.
+    pub fn preprocess_thread_count(&self) -> usize {
+        match self.preprocess_threads {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            count => count,
+        }
+    }
+
+    /// The libtorch intra-op thread count to set, or `None` to keep its default.
+    pub fn intra_op_thread_count(&self) -> Option<usize> {
+        (self.intra_op_threads != 0).then_some(self.intra_op_threads)
+    }
+
+    /// Whether `/metrics` gets its own listener on [`Self::metrics_port`].
+    pub fn has_separate_metrics_listener(&self) -> bool {
+        self.metrics_port != 0
+    }
+}
+
+/// `[[models]]`: one served model and how it is batched.
+///
+/// `id` and `weights` must be written in every entry: the default weights
+/// file belongs to the default model, so defaulting it for another id would
+/// only fail later, at load, with a less helpful message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Catalog name or timm alias (e.g. `seresnext50_32x4d.gluon_in1k`); also
+    /// the name clients use in URLs and the `model` label in metrics.
+    pub id: String,
+    /// Where the parameters come from.
+    pub weights: WeightsSource,
+    /// `auto | cpu | cuda | cuda:N`.
+    #[serde(default)]
+    pub device: DeviceSpec,
+    /// `fp32 | fp16 | bf16`; reduced precision only pays off on a GPU.
+    #[serde(default)]
+    pub dtype: Precision,
+    /// Worker threads, each with its own copy of the model, sharing one queue.
+    #[serde(default = "defaults::replicas")]
+    pub replicas: usize,
+    /// Most images one forward pass takes.
+    #[serde(default = "defaults::max_batch_size")]
+    pub max_batch_size: usize,
+    /// Longest wait after the first image of a batch arrives before a partial
+    /// batch runs: the latency paid for throughput at low load.
+    #[serde(default = "defaults::max_batch_delay_ms")]
+    pub max_batch_delay_ms: u64,
+    /// Images waiting for this model; beyond it requests get 503 + Retry-After
+    /// instead of an unbounded wait.
+    #[serde(default = "defaults::queue_capacity")]
+    pub queue_capacity: usize,
+    /// Fold BatchNorm into the preceding convolutions at load time (faster,
+    /// numerically equivalent up to float rounding).
+    #[serde(default = "defaults::fold_bn")]
+    pub fold_bn: bool,
+    /// Seed for `weights = "random"`, so random-weight runs are reproducible.
+    #[serde(default)]
+    pub random_seed: u64,
+}
+
+/// Field defaults, shared by serde and [`ModelConfig::default`] so they agree.
+mod defaults {
+    pub(super) fn replicas() -> usize {
+        1
+    }
+    pub(super) fn max_batch_size() -> usize {
+        32
+    }
+    pub(super) fn max_batch_delay_ms() -> u64 {
+        2
+    }
+    pub(super) fn queue_capacity() -> usize {
+        256
+    }
+    pub(super) fn fold_bn() -> bool {
+        true
+    }
+}
+
+impl Default for ModelConfig {
+    fn default() -> Self {
+        Self {
+            id: "gluon_seresnext50_32x4d".to_owned(),
+            weights: WeightsSource::File(PathBuf::from(
+                "weights/gluon_seresnext50_32x4d-90cf2d6e.pth",
+            )),
+            device: DeviceSpec::default(),
+            dtype: Precision::default(),
+            replicas: defaults::replicas(),
+            max_batch_size: defaults::max_batch_size(),
+            max_batch_delay_ms: defaults::max_batch_delay_ms(),
+            queue_capacity: defaults::queue_capacity(),
+            fold_bn: defaults::fold_bn(),
+            random_seed: 0,
+        }
+    }
+}
+
+impl ModelConfig {
+    /// [`Self::max_batch_delay_ms`] as a `Duration`.
+    pub fn max_batch_delay(&self) -> Duration {
+        Duration::from_millis(self.max_batch_delay_ms)
+    }
+}
+
+/// Where a model's parameters come from, written as one string in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WeightsSource {
+    /// A checkpoint (`.pth`, `.pt`, `.bin` or `.safetensors`), relative to the
+    /// working directory unless absolute.
+    File(PathBuf),
+    /// `"random"`: seeded random initialisation, for tests and load testing
+    /// without a checkpoint. Never the default, so it cannot happen by accident.
+    Random,
+}
+
+impl WeightsSource {
+    /// The string that selects [`WeightsSource::Random`].
+    pub const RANDOM: &'static str = "random";
+}
+
+impl FromStr for WeightsSource {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "" => Err("weights must not be empty: give a checkpoint path or \"random\"".into()),
+            Self::RANDOM => Ok(Self::Random),
+            path => Ok(Self::File(PathBuf::from(path))),
+        }
+    }
+}
+
+impl fmt::Display for WeightsSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::File(path) => write!(f, "{}", path.display()),
+            Self::Random => f.write_str(Self::RANDOM),
+        }
+    }
+}
+
+impl Serialize for WeightsSource {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for WeightsSource {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines, for a terminal.
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl FromStr for LogFormat {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "text" => Ok(Self::Text),
+            "json" => Ok(Self::Json),
+            other => Err(format!(
+                "invalid log format {other:?}: expected text or json"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Text => "text",
+            Self::Json => "json",
+        })
+    }
+}
+
+/// One invalid value, named by its key path (`models[0].max_batch_size`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path as a user would look for it in the file.
+    pub key: String,
+    /// What is wrong and what would be accepted.
+    pub reason: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.key, self.reason)
+    }
+}
+
+/// Why a configuration could not be used; every message names the file or key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file that was asked for.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// Not valid TOML, an unknown key, or a value of the wrong type. toml's
+    /// message quotes the offending line, so the key is named.
+    #[error("invalid config{}: {source}", origin.as_ref().map(|path| format!(" file {}", path.display())).unwrap_or_default())]
+    Parse {
+        /// The file, when the text came from one.
+        origin: Option<PathBuf>,
+        /// toml's error, with line, column and key.
+        source: toml::de::Error,
+    },
+    /// Well-formed, but some values are unusable; all of them are listed.
+    #[error("invalid config: {}", join_problems(.0))]
+    Invalid(Vec<Problem>),
+}
+
+fn join_problems(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(Problem::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl Config {
+    /// Parses a TOML document. Checks types and unknown keys only; call
+    /// [`Config::validate`](Self::validate) for values.
+    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+        toml::from_str(text).map_err(|source| ConfigError::Parse {
+            origin: None,
+            source,
+        })
+    }
+
+    /// Reads and parses a TOML file (no validation, as for
+    /// [`Config::from_toml_str`]).
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            origin: Some(path.to_owned()),
+            source,
+        })
+    }
+}

@@ -1,0 +1,76 @@
+//! Command-line / environment overrides layered over the file.
+//!
+//! The clap definitions live with the binary; this is the plain data they
+//! fill in, so the precedence rule (flag or env beats file beats default) is
+//! implemented and tested here, once.
+
+use std::path::PathBuf;
+
+use super::file::{Config, LogFormat, WeightsSource};
+use super::DeviceSpec;
+
+/// Values given on the command line or in the environment; `None` keeps the
+/// file's value.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Replaces `server.host`.
+    pub host: Option<String>,
+    /// Replaces `server.port`.
+    pub port: Option<u16>,
+    /// Replaces `server.metrics_port`.
+    pub metrics_port: Option<u16>,
+    /// Replaces `server.log_format`.
+    pub log_format: Option<LogFormat>,
+    /// Replaces `device` of every model: one flag moves a whole deployment
+    /// between CPU and GPU.
+    pub device: Option<DeviceSpec>,
+    /// Replaces `weights` of the first model, the common single-model case.
+    /// Ignored when the config has no models (validation then reports that).
+    pub weights: Option<PathBuf>,
+}
+
+impl Config {
+    /// Applies `overrides` on top of this config. Run [`Config::validate`]
+    /// afterwards: an override can make a valid file invalid (e.g. a
+    /// `metrics_port` equal to `port`).
+    pub fn apply(&mut self, overrides: Overrides) {
+        let Overrides {
+            host,
+            port,
+            metrics_port,
+            log_format,
+            device,
+            weights,
+        } = overrides;
+        if let Some(host) = host {
+            self.server.host = host;
+        }
+        if let Some(port) = port {
+            self.server.port = port;
+        }
+        if let Some(metrics_port) = metrics_port {
+            self.server.metrics_port = metrics_port;
+        }
+        if let Some(log_format) = log_format {
+            self.server.log_format = log_format;
+        }
+        if let Some(device) = device {
+            for model in &mut self.models {
+                model.device = device;
+            }
+        }
+        if let (Some(weights), Some(first)) = (weights, self.models.first_mut()) {
+            first.weights = weights_from_path(weights);
+        }
+    }
+}
+
+/// A path flag means a file, except the literal `random`, so `--weights random`
+/// behaves like `weights = "random"` in the file.
+fn weights_from_path(path: PathBuf) -> WeightsSource {
+    if path.as_os_str() == WeightsSource::RANDOM {
+        WeightsSource::Random
+    } else {
+        WeightsSource::File(path)
+    }
+}

@@ -1,0 +1,157 @@
+//! Value checks that types alone cannot express, each failure naming its key.
+//!
+//! All problems are collected rather than stopping at the first, so one run
+//! shows everything to fix. Validation is pure: it does not touch the disk or
+//! libtorch (whether a weights file exists or a GPU is present is the loader's
+//! business), so it is cheap enough to run before anything else starts.
+
+use std::collections::HashMap;
+
+use super::file::{Config, ConfigError, ModelConfig, Problem, ServerConfig, WeightsSource};
+
+/// Checkpoint extensions the weights loader understands.
+pub const WEIGHTS_EXTENSIONS: [&str; 4] = ["pth", "pt", "bin", "safetensors"];
+
+impl Config {
+    /// Checks every value and cross-key rule; `is_known_model` says whether an
+    /// id (or alias) is in the model catalog, which lives outside this module.
+    ///
+    /// Rules beyond "at least 1":
+    /// - `queue_capacity >= max_batch_size`: a smaller queue can never fill a
+    ///   batch, so `max_batch_size` would silently be a lie.
+    /// - `queue_capacity >= server.max_images_per_request`: requests are
+    ///   admitted all-or-nothing, so a largest-allowed request would otherwise
+    ///   be refused forever while the server claims to accept it.
+    /// - `max_batch_delay_ms < server.request_timeout_ms`: otherwise a lone
+    ///   request could time out just waiting for company.
+    /// - `metrics_port` differs from `port` (both could not be bound).
+    pub fn validate(&self, is_known_model: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        check_server(&self.server, &mut problems);
+        if self.models.is_empty() {
+            problems.push(problem(
+                "models",
+                "at least one [[models]] entry is required",
+            ));
+        }
+        let mut first_index_of_id: HashMap<&str, usize> = HashMap::new();
+        for (index, model) in self.models.iter().enumerate() {
+            let key = |field: &str| format!("models[{index}].{field}");
+            if model.id.is_empty() {
+                problems.push(problem(key("id"), "must not be empty"));
+            } else if let Some(first) = first_index_of_id.get(model.id.as_str()) {
+                problems.push(problem(
+                    key("id"),
+                    format!(
+                        "duplicate of models[{first}].id ({:?}): ids name URLs and metrics, so they must be unique",
+                        model.id
+                    ),
+                ));
+            } else {
+                first_index_of_id.insert(&model.id, index);
+                if !is_known_model(&model.id) {
+                    problems.push(problem(key("id"), format!("unknown model {:?}", model.id)));
+                }
+            }
+            check_model(model, &self.server, &key, &mut problems);
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError::Invalid(problems))
+        }
+    }
+}
+
+fn problem(key: impl Into<String>, reason: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        reason: reason.into(),
+    }
+}
+
+fn check_server(server: &ServerConfig, problems: &mut Vec<Problem>) {
+    if server.host.trim().is_empty() {
+        problems.push(problem("server.host", "must not be empty"));
+    }
+    if server.metrics_port != 0 && server.metrics_port == server.port {
+        problems.push(problem(
+            "server.metrics_port",
+            format!(
+                "must differ from server.port ({}); use 0 to serve /metrics on the main port",
+                server.port
+            ),
+        ));
+    }
+    let at_least_one = [
+        ("server.request_timeout_ms", server.request_timeout_ms == 0),
+        ("server.max_body_bytes", server.max_body_bytes == 0),
+        (
+            "server.max_images_per_request",
+            server.max_images_per_request == 0,
+        ),
+    ];
+    for (key, is_zero) in at_least_one {
+        if is_zero {
+            problems.push(problem(key, "must be at least 1"));
+        }
+    }
+}
+
+fn check_model(
+    model: &ModelConfig,
+    server: &ServerConfig,
+    key: &impl Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) {
+    if let WeightsSource::File(path) = &model.weights {
+        let extension = path.extension().and_then(|ext| ext.to_str()).unwrap_or("");
+        if !WEIGHTS_EXTENSIONS.contains(&extension) {
+            problems.push(problem(
+                key("weights"),
+                format!(
+                    "{:?} is not a supported checkpoint: expected a .pth, .pt, .bin or .safetensors file, or \"random\"",
+                    path.display().to_string()
+                ),
+            ));
+        }
+    }
+    for (field, value) in [
+        ("replicas", model.replicas),
+        ("max_batch_size", model.max_batch_size),
+        ("queue_capacity", model.queue_capacity),
+    ] {
+        if value == 0 {
+            problems.push(problem(key(field), "must be at least 1"));
+        }
+    }
+    if model.max_batch_size > 0 && model.queue_capacity > 0 {
+        if model.queue_capacity < model.max_batch_size {
+            problems.push(problem(
+                key("queue_capacity"),
+                format!(
+                    "must be at least max_batch_size ({}), or a batch could never fill",
+                    model.max_batch_size
+                ),
+            ));
+        }
+        if model.queue_capacity < server.max_images_per_request {
+            problems.push(problem(
+                key("queue_capacity"),
+                format!(
+                    "must be at least server.max_images_per_request ({}), or the largest allowed request could never be admitted",
+                    server.max_images_per_request
+                ),
+            ));
+        }
+    }
+    if server.request_timeout_ms > 0 && model.max_batch_delay_ms >= server.request_timeout_ms {
+        problems.push(problem(
+            key("max_batch_delay_ms"),
+            format!(
+                "must be less than server.request_timeout_ms ({})",
+                server.request_timeout_ms
+            ),
+        ));
+    }
+}

@@ -1,0 +1,77 @@
+//! Operational endpoints: liveness, readiness and the Prometheus scrape.
+//!
+//! Liveness and readiness are deliberately different questions. Liveness
+//! ("is the process serving at all?") stays 200 while models load and while
+//! draining, so an orchestrator never restarts a server that is merely busy
+//! starting or stopping. Readiness ("send me traffic?") is 200 only once every
+//! model is warm, and turns 503 the moment draining starts so the load
+//! balancer stops routing here before the listener closes.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use super::dto::Health;
+use super::AppState;
+
+/// `GET /healthz`, `GET /v2/health/live`.
+pub async fn live() -> Json<Health> {
+    Json(Health {
+        status: "alive",
+        ready: None,
+        error: None,
+        error_type: None,
+    })
+}
+
+/// `GET /readyz`, `GET /v2/health/ready`.
+pub async fn ready(State(state): State<AppState>) -> Response {
+    let service = &state.service;
+    let (status, error, error_type) = if service.is_draining() {
+        ("draining", "server is shutting down", "shutting_down")
+    } else if service.startup_failure().is_some() {
+        // The cause (a path, a loader message) is in the log, not on the wire.
+        (
+            "failed",
+            "a model failed to start; see the server log",
+            "model_load_failed",
+        )
+    } else if !service.is_ready() {
+        ("loading", "models are still loading", "model_not_ready")
+    } else {
+        let body = Health {
+            status: "ready",
+            ready: Some(true),
+            error: None,
+            error_type: None,
+        };
+        return Json(body).into_response();
+    };
+    let body = Health {
+        status,
+        ready: Some(false),
+        error: Some(error),
+        error_type: Some(error_type),
+    };
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// `GET /metrics`: the Prometheus text exposition, gauges brought up to date
+/// first so a scrape sees the queue as it is now.
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    state.service.refresh_gauges();
+    let body = state.service.metrics().render();
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(crate::metrics::CONTENT_TYPE),
+        )],
+        body,
+    )
+        .into_response()
+}

@@ -1,0 +1,335 @@
+//! Pure request parsing: the `{model}:predict` path segment, the body's
+//! content type, the query string and the timeout header.
+//!
+//! Everything here is a plain function of its inputs, so the edge's rules
+//! are unit-tested without a server. What goes wrong is a [`RequestError`];
+//! `error.rs` decides its status.
+
+use std::time::Duration;
+
+use axum::extract::Query;
+use axum::http::{HeaderValue, Uri};
+
+/// `top_k` when the request names none: the usual ImageNet top-5.
+pub const DEFAULT_TOP_K: i64 = 5;
+
+/// The header a client (or a proxy) sets to bound how long it will wait.
+pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
+
+/// Why a request is malformed before it ever reaches the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(
+        "unsupported content type {0:?}: send a raw image (image/jpeg, image/png, image/webp, \
+         image/bmp, image/gif or application/octet-stream), multipart/form-data or application/json"
+    )]
+    UnsupportedContentType(String),
+    #[error("request body is empty")]
+    EmptyBody,
+    #[error("request body is larger than the {limit}-byte limit")]
+    BodyTooLarge { limit: usize },
+    #[error("cannot read the request body: {0}")]
+    Body(String),
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    #[error("instances[{index}]: invalid base64: {reason}")]
+    InvalidBase64 { index: usize, reason: String },
+    #[error("invalid multipart body: {0}")]
+    InvalidMultipart(String),
+    #[error("the request contains no image")]
+    NoImages,
+    #[error("more than {limit} images in one request")]
+    TooManyImages { limit: usize },
+    #[error("invalid top_k {0}: expected an integer between 1 and the number of classes")]
+    InvalidTopK(String),
+    #[error("invalid timeout {0}: expected a whole number of milliseconds, at least 1")]
+    InvalidTimeout(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("unknown model action {0:?}: the only action is :predict")]
+    UnknownAction(String),
+    #[error("method {method} is not allowed here; allowed: {allow}")]
+    WrongMethod { method: String, allow: &'static str },
+}
+
+impl RequestError {
+    /// A stable machine-readable token for API bodies.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::UnsupportedContentType(_) => "unsupported_media_type",
+            Self::EmptyBody => "empty_body",
+            Self::BodyTooLarge { .. } => "payload_too_large",
+            Self::Body(_) => "invalid_body",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidBase64 { .. } => "invalid_base64",
+            Self::InvalidMultipart(_) => "invalid_multipart",
+            Self::NoImages => "no_images",
+            Self::TooManyImages { .. } => "too_many_images",
+            Self::InvalidTopK(_) => "invalid_top_k",
+            Self::InvalidTimeout(_) => "invalid_timeout",
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::UnknownAction(_) => "not_found",
+            Self::WrongMethod { .. } => "method_not_allowed",
+        }
+    }
+}
+
+/// What a `/v1/models/{segment}` path asks for. axum captures whole
+/// segments, so the `:predict` suffix is split off here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ModelPath<'a> {
+    /// `/v1/models/{model}`: the model's metadata.
+    Metadata(&'a str),
+    /// `/v1/models/{model}:predict`.
+    Predict(&'a str),
+}
+
+/// Splits `gluon_seresnext50_32x4d:predict` into model and action. Model
+/// names never contain `:`, so the first one starts the action.
+pub fn split_model_action(segment: &str) -> Result<ModelPath<'_>, RequestError> {
+    match segment.split_once(':') {
+        None => Ok(ModelPath::Metadata(segment)),
+        Some((model, "predict")) => Ok(ModelPath::Predict(model)),
+        Some((_, action)) => Err(RequestError::UnknownAction(action.to_owned())),
+    }
+}
+
+/// How the body carries its images, decided by `Content-Type` alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyKind {
+    /// One encoded image; the format is sniffed from the bytes, so a
+    /// mislabelled upload still works.
+    Raw,
+    /// One image per part, in order.
+    Multipart,
+    /// KServe V1 / TF Serving `{"instances": [...]}` with base64 images.
+    Json,
+}
+
+/// Raw image types we accept; anything else that says `image/*` (TIFF, SVG,
+/// HEIC...) is refused up front rather than after a failed decode.
+const RAW_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/jpg",
+    "image/pjpeg",
+    "image/png",
+    "image/webp",
+    "image/bmp",
+    "image/x-bmp",
+    "image/x-ms-bmp",
+    "image/gif",
+    "application/octet-stream",
+];
+
+/// The body kind for a `Content-Type` header; none at all means raw bytes,
+/// as `curl --data-binary` without `-H` sends them.
+pub fn body_kind(content_type: Option<&HeaderValue>) -> Result<BodyKind, RequestError> {
+    let Some(value) = content_type else {
+        return Ok(BodyKind::Raw);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| RequestError::UnsupportedContentType(format!("{value:?}")))?;
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    match essence.as_str() {
+        "multipart/form-data" => Ok(BodyKind::Multipart),
+        "application/json" => Ok(BodyKind::Json),
+        kind if RAW_TYPES.contains(&kind) => Ok(BodyKind::Raw),
+        _ => Err(RequestError::UnsupportedContentType(text.to_owned())),
+    }
+}
+
+/// Parameters a request can set, from the query, a header or the JSON body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Params {
+    pub top_k: Option<i64>,
+    pub timeout: Option<Duration>,
+}
+
+impl Params {
+    /// Combines the query/header parameters with the JSON body's. A `top_k`
+    /// given twice must agree (silently preferring one would hide a client
+    /// bug); of two timeouts the tighter deadline wins, since both are limits
+    /// someone on the path wants enforced.
+    pub fn merge(self, body: Params) -> Result<Params, RequestError> {
+        let top_k = match (self.top_k, body.top_k) {
+            (Some(query), Some(json)) if query != json => {
+                return Err(RequestError::InvalidParameter(format!(
+                    "top_k is {query} in the query but {json} in the body; give it once"
+                )))
+            }
+            (query, json) => query.or(json),
+        };
+        let timeout = match (self.timeout, body.timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Ok(Params { top_k, timeout })
+    }
+}
+
+/// The query string's parameters. Only `top_k` is known; anything else is
+/// refused so that a typo (`topk=3`) fails loudly instead of being ignored.
+pub fn parse_query(uri: &Uri) -> Result<Option<i64>, RequestError> {
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+        .map_err(|e| RequestError::InvalidParameter(format!("invalid query string: {e}")))?;
+    let mut top_k = None;
+    for (key, value) in pairs {
+        match key.as_str() {
+            "top_k" if top_k.is_some() => {
+                return Err(RequestError::InvalidParameter(
+                    "top_k is given more than once".to_owned(),
+                ))
+            }
+            "top_k" => top_k = Some(parse_top_k(&value)?),
+            other => {
+                return Err(RequestError::InvalidParameter(format!(
+                    "unknown query parameter {other:?}; the only one is top_k"
+                )))
+            }
+        }
+    }
+    Ok(top_k)
+}
+
+/// `top_k` as an integer; its range (1..=num_classes) is the facade's check,
+/// since only the model knows how many classes it has.
+pub fn parse_top_k(text: &str) -> Result<i64, RequestError> {
+    text.trim()
+        .parse()
+        .map_err(|_| RequestError::InvalidTopK(format!("{text:?}")))
+}
+
+/// The client's deadline from `x-request-timeout-ms`, if it sent one.
+pub fn parse_timeout_header(value: Option<&HeaderValue>) -> Result<Option<Duration>, RequestError> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| RequestError::InvalidTimeout(format!("{value:?}")))?;
+    match text.trim().parse::<u64>() {
+        Ok(ms) if ms >= 1 => Ok(Some(Duration::from_millis(ms))),
+        _ => Err(RequestError::InvalidTimeout(format!("{text:?}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(text: &str) -> HeaderValue {
+        HeaderValue::from_str(text).expect("valid header")
+    }
+
+    #[test]
+    fn splits_predict_suffix_from_the_model() {
+        assert_eq!(
+            split_model_action("gluon_seresnext50_32x4d:predict"),
+            Ok(ModelPath::Predict("gluon_seresnext50_32x4d"))
+        );
+        assert_eq!(
+            split_model_action("seresnext50_32x4d.gluon_in1k"),
+            Ok(ModelPath::Metadata("seresnext50_32x4d.gluon_in1k"))
+        );
+        assert_eq!(
+            split_model_action(":predict"),
+            Ok(ModelPath::Predict(""))
+        );
+        assert_eq!(
+            split_model_action("m:explain"),
+            Err(RequestError::UnknownAction("explain".into()))
+        );
+        assert!(split_model_action("m:predict:predict").is_err());
+    }
+
+    #[test]
+    fn content_types_select_the_body_kind() {
+        assert_eq!(body_kind(None), Ok(BodyKind::Raw));
+        for raw in ["image/jpeg", "IMAGE/PNG", "image/webp", "image/gif", "image/bmp"] {
+            assert_eq!(body_kind(Some(&header(raw))), Ok(BodyKind::Raw), "{raw}");
+        }
+        assert_eq!(
+            body_kind(Some(&header("application/octet-stream"))),
+            Ok(BodyKind::Raw)
+        );
+        assert_eq!(
+            body_kind(Some(&header("multipart/form-data; boundary=x"))),
+            Ok(BodyKind::Multipart)
+        );
+        assert_eq!(
+            body_kind(Some(&header("application/json; charset=utf-8"))),
+            Ok(BodyKind::Json)
+        );
+        for refused in ["text/plain", "image/tiff", "image/svg+xml", ""] {
+            let error = body_kind(Some(&header(refused))).unwrap_err();
+            assert_eq!(error.error_type(), "unsupported_media_type", "{refused}");
+        }
+    }
+
+    #[test]
+    fn query_accepts_only_a_numeric_top_k() {
+        let uri = |q: &str| format!("/v1/models/m:predict{q}").parse::<Uri>().unwrap();
+        assert_eq!(parse_query(&uri("")), Ok(None));
+        assert_eq!(parse_query(&uri("?top_k=3")), Ok(Some(3)));
+        assert_eq!(parse_query(&uri("?top_k=%33")), Ok(Some(3)));
+        // Range is the facade's business; a negative number still parses.
+        assert_eq!(parse_query(&uri("?top_k=-1")), Ok(Some(-1)));
+        for bad in ["?top_k=abc", "?top_k=", "?top_k=1.5", "?top_k=99999999999999999999"] {
+            let error = parse_query(&uri(bad)).unwrap_err();
+            assert_eq!(error.error_type(), "invalid_top_k", "{bad}");
+        }
+        for bad in ["?topk=3", "?top_k=1&top_k=2"] {
+            let error = parse_query(&uri(bad)).unwrap_err();
+            assert_eq!(error.error_type(), "invalid_parameter", "{bad}");
+        }
+    }
+
+    #[test]
+    fn timeout_header_is_positive_whole_milliseconds() {
+        assert_eq!(parse_timeout_header(None), Ok(None));
+        assert_eq!(
+            parse_timeout_header(Some(&header("250"))),
+            Ok(Some(Duration::from_millis(250)))
+        );
+        for bad in ["0", "-5", "1.5", "soon"] {
+            let error = parse_timeout_header(Some(&header(bad))).unwrap_err();
+            assert_eq!(error.error_type(), "invalid_timeout", "{bad}");
+        }
+    }
+
+    #[test]
+    fn merged_params_refuse_conflicting_top_k_and_keep_the_tighter_timeout() {
+        let ms = Duration::from_millis;
+        let query = Params {
+            top_k: Some(3),
+            timeout: Some(ms(500)),
+        };
+        let body = Params {
+            top_k: Some(3),
+            timeout: Some(ms(200)),
+        };
+        assert_eq!(
+            query.merge(body),
+            Ok(Params {
+                top_k: Some(3),
+                timeout: Some(ms(200))
+            })
+        );
+        let conflicting = Params {
+            top_k: Some(4),
+            ..body
+        };
+        assert_eq!(
+            query.merge(conflicting).unwrap_err().error_type(),
+            "invalid_parameter"
+        );
+        assert_eq!(Params::default().merge(body), Ok(body));
+        assert_eq!(query.merge(Params::default()), Ok(query));
+    }
+}

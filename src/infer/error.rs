@@ -1,0 +1,76 @@
+//! Everything that can go wrong with a prediction, each with a stable
+//! `error_type` token; the HTTP layer maps variants to status codes in one place.
+
+use std::time::Duration;
+
+use crate::preprocess::PreprocessError;
+
+/// Why a request was not answered with predictions.
+#[derive(Debug, thiserror::Error)]
+pub enum InferError {
+    /// No served model has this id or alias (404).
+    #[error("model {0:?} is not served here")]
+    UnknownModel(String),
+    /// The model is still loading or warming up (503).
+    #[error("model {0} is not ready")]
+    NotReady(&'static str),
+    /// The server is draining for shutdown (503).
+    #[error("server is shutting down")]
+    ShuttingDown,
+    /// The model's queue has no room for this request's images (503 + Retry-After).
+    #[error("queue is full ({depth} of {capacity} images waiting); retry later")]
+    QueueFull {
+        depth: usize,
+        capacity: usize,
+        retry_after: Duration,
+    },
+    /// The request carried no image (400).
+    #[error("the request contains no image")]
+    NoImages,
+    /// More images than one request may carry (413).
+    #[error("{count} images in one request; at most {limit} are allowed")]
+    TooManyImages { count: usize, limit: usize },
+    /// `top_k` outside 1..=num_classes (400).
+    #[error("top_k must be between 1 and {max}, got {value}")]
+    InvalidTopK { value: i64, max: usize },
+    /// One of the images could not be turned into a model input.
+    #[error("image {index}: {source}")]
+    BadImage {
+        index: usize,
+        #[source]
+        source: PreprocessError,
+    },
+    /// The request's deadline passed before its images were classified (504).
+    #[error("deadline exceeded before the prediction completed")]
+    DeadlineExceeded,
+    /// A server-side failure; the detail goes to the log, never to the client (500).
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl InferError {
+    /// A stable machine-readable token for API bodies and metric labels.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::UnknownModel(_) => "model_not_found",
+            Self::NotReady(_) => "model_not_ready",
+            Self::ShuttingDown => "shutting_down",
+            Self::QueueFull { .. } => "queue_full",
+            Self::NoImages => "no_images",
+            Self::TooManyImages { .. } => "too_many_images",
+            Self::InvalidTopK { .. } => "invalid_top_k",
+            Self::BadImage { source, .. } => source.error_type(),
+            Self::DeadlineExceeded => "deadline_exceeded",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    /// How long a client should wait before retrying, where that is known.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::QueueFull { retry_after, .. } => Some(*retry_after),
+            Self::NotReady(_) | Self::ShuttingDown => Some(Duration::from_secs(1)),
+            _ => None,
+        }
+    }
+}

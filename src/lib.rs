@@ -1,0 +1,53 @@
+//! # seresnext-serve
+//!
+//! An HTTP inference service for the Gluon SE-ResNeXt ImageNet classifiers
+//! (timm's `seresnext{50_32x4d,101_32x4d,101_64x4d}.gluon_in1k`) on libtorch.
+//!
+//! Data flows one way: **HTTP → decode/preprocess → batch queue → model
+//! worker → response**. A module only imports from its own layer or a lower one.
+//!
+//! Leaves (know nothing else of the project):
+//! - [`config`]: settings as plain data (devices, precisions), validated early.
+//! - [`labels`]: the ImageNet-1k class names, shipped in the binary.
+//! - [`metrics`]: the Prometheus registry and every metric family.
+//! - [`telemetry`]: text or JSON logs.
+//!
+//! Engine:
+//! - [`preprocess`]: bytes → decoded, EXIF-oriented RGB → timm's eval
+//!   resize and center crop, as an 8-bit crop (no tch).
+//! - [`weights`]: reads safetensors, zip and legacy PyTorch checkpoints into
+//!   plain tensors without Python (no tch).
+//! - [`batching`]: the generic bounded queue and dynamic batching policy
+//!   (no tch, testable on its own).
+//! - [`model`]: SE-ResNeXt built from a checkpoint by timm's key names;
+//!   [`model::Classifier`] turns crops into probabilities. The only place tch lives.
+//!
+//! - [`pool`]: replica threads that own a model each, warm every batch shape
+//!   and serve their model's queue.
+//!
+//! Facade:
+//! - [`infer`]: admission → preprocess on a bounded CPU pool → batch queue →
+//!   labelled top-k with timings.
+//!
+//! Edge:
+//! - [`http`]: routes, request parsing, DTOs and the error → status mapping.
+//!
+//! Root:
+//! - [`server`]: wiring, listeners and the graceful shutdown sequence.
+//! - [`classify`]: the `classify` command, local files in, JSON lines out.
+//! - [`bench`]: the `bench` command, in-process forward throughput.
+
+pub mod batching;
+pub mod bench;
+pub mod classify;
+pub mod config;
+pub mod http;
+pub mod infer;
+pub mod labels;
+pub mod metrics;
+pub mod model;
+pub mod pool;
+pub mod preprocess;
+pub mod server;
+pub mod telemetry;
+pub mod weights;

@@ -1,0 +1,181 @@
+//! The three Gluon SE-ResNeXt variants: their names, architecture and the
+//! pretrained configuration that their published weights were trained with.
+//!
+//! Everything that differs between the models lives here, so no input size,
+//! crop percentage or normalization constant is scattered through the code.
+
+use std::fmt;
+
+use crate::preprocess::{Interpolation, TransformSpec};
+
+/// One of the served model variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ModelId {
+    SeResNeXt50_32x4d,
+    SeResNeXt101_32x4d,
+    SeResNeXt101_64x4d,
+}
+
+/// How the network is shaped: what differs between the variants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArchSpec {
+    /// Bottleneck blocks per stage: [3, 4, 6, 3] or [3, 4, 23, 3].
+    pub blocks_per_stage: [usize; 4],
+    /// Groups of the 3x3 convolution (ResNeXt's cardinality).
+    pub cardinality: usize,
+    /// Channels per group at the first stage (ResNeXt's "4d").
+    pub base_width: usize,
+}
+
+/// The evaluation settings the published weights expect (timm's `pretrained_cfg`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PretrainedCfg {
+    /// Square side of the network input, in pixels.
+    pub input_size: u32,
+    /// Fraction of the resized image kept by the center crop (224 / 256).
+    pub crop_pct: f64,
+    /// Filter used to resize the short side to `input_size / crop_pct`.
+    pub interpolation: Interpolation,
+    /// Per-channel RGB mean subtracted after scaling pixels to [0, 1].
+    pub mean: [f32; 3],
+    /// Per-channel RGB standard deviation divided out after the mean.
+    pub std: [f32; 3],
+    /// Width of the classifier head.
+    pub num_classes: usize,
+}
+
+const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
+const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
+
+/// All variants, in a stable order (for listings and tests).
+pub const ALL_MODELS: [ModelId; 3] = [
+    ModelId::SeResNeXt50_32x4d,
+    ModelId::SeResNeXt101_32x4d,
+    ModelId::SeResNeXt101_64x4d,
+];
+
+impl ModelId {
+    /// Resolves a canonical id (`gluon_seresnext50_32x4d`) or one of timm's
+    /// current names (`seresnext50_32x4d.gluon_in1k`, with or without the
+    /// `timm/` hub prefix).
+    pub fn parse(name: &str) -> Option<Self> {
+        let name = name.strip_prefix("timm/").unwrap_or(name);
+        ALL_MODELS
+            .into_iter()
+            .find(|id| id.name() == name || id.timm_name() == name)
+    }
+
+    /// The canonical id used in URLs, configs and responses.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SeResNeXt50_32x4d => "gluon_seresnext50_32x4d",
+            Self::SeResNeXt101_32x4d => "gluon_seresnext101_32x4d",
+            Self::SeResNeXt101_64x4d => "gluon_seresnext101_64x4d",
+        }
+    }
+
+    /// timm's current name, which is also the Hugging Face Hub repo `timm/<name>`.
+    pub fn timm_name(self) -> &'static str {
+        match self {
+            Self::SeResNeXt50_32x4d => "seresnext50_32x4d.gluon_in1k",
+            Self::SeResNeXt101_32x4d => "seresnext101_32x4d.gluon_in1k",
+            Self::SeResNeXt101_64x4d => "seresnext101_64x4d.gluon_in1k",
+        }
+    }
+
+    /// The original release file name; its 8-hex suffix starts the file's SHA-256.
+    pub fn release_file(self) -> &'static str {
+        match self {
+            Self::SeResNeXt50_32x4d => "gluon_seresnext50_32x4d-90cf2d6e.pth",
+            Self::SeResNeXt101_32x4d => "gluon_seresnext101_32x4d-cf52900d.pth",
+            Self::SeResNeXt101_64x4d => "gluon_seresnext101_64x4d-f9926f93.pth",
+        }
+    }
+
+    /// Where the published weights can be downloaded, for error messages.
+    pub fn weights_sources(self) -> String {
+        format!(
+            "https://github.com/rwightman/pytorch-image-models/releases/download/v0.1-pretrained/{} \
+             or model.safetensors from https://huggingface.co/timm/{}",
+            self.release_file(),
+            self.timm_name()
+        )
+    }
+
+    /// The network's shape.
+    pub fn arch(self) -> ArchSpec {
+        match self {
+            Self::SeResNeXt50_32x4d => ArchSpec {
+                blocks_per_stage: [3, 4, 6, 3],
+                cardinality: 32,
+                base_width: 4,
+            },
+            Self::SeResNeXt101_32x4d => ArchSpec {
+                blocks_per_stage: [3, 4, 23, 3],
+                cardinality: 32,
+                base_width: 4,
+            },
+            Self::SeResNeXt101_64x4d => ArchSpec {
+                blocks_per_stage: [3, 4, 23, 3],
+                cardinality: 64,
+                base_width: 4,
+            },
+        }
+    }
+
+    /// The evaluation settings of the published weights (identical for all
+    /// three Gluon variants, as in timm's `_cfg`).
+    pub fn pretrained_cfg(self) -> PretrainedCfg {
+        PretrainedCfg {
+            input_size: 224,
+            crop_pct: 0.875,
+            interpolation: Interpolation::Bicubic,
+            mean: IMAGENET_MEAN,
+            std: IMAGENET_STD,
+            num_classes: 1000,
+        }
+    }
+}
+
+impl PretrainedCfg {
+    /// The preprocessing that reproduces timm's eval transform for this model.
+    pub fn transform_spec(&self) -> TransformSpec {
+        TransformSpec {
+            input_size: self.input_size,
+            crop_pct: self.crop_pct,
+            interpolation: self.interpolation,
+        }
+    }
+}
+
+impl fmt::Display for ModelId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_canonical_and_timm_names() {
+        for id in ALL_MODELS {
+            assert_eq!(ModelId::parse(id.name()), Some(id));
+            assert_eq!(ModelId::parse(id.timm_name()), Some(id));
+            assert_eq!(
+                ModelId::parse(&format!("timm/{}", id.timm_name())),
+                Some(id)
+            );
+        }
+        assert_eq!(ModelId::parse("resnet50"), None);
+        assert_eq!(ModelId::parse("../gluon_seresnext50_32x4d"), None);
+    }
+
+    #[test]
+    fn release_file_names_start_with_the_model_id() {
+        for id in ALL_MODELS {
+            assert!(id.release_file().starts_with(id.name()));
+        }
+    }
+}

@@ -1,0 +1,263 @@
+//! SE-ResNeXt on libtorch: the model catalog, the network built from a
+//! checkpoint, and [`Classifier`], which turns 8-bit RGB crops into class
+//! probabilities on a device.
+//!
+//! tch stays inside this module and the pool that owns classifiers: callers
+//! hand in plain bytes and get plain `f32` vectors back.
+
+mod catalog;
+mod layers;
+mod net;
+mod params;
+
+use std::path::Path;
+
+use tch::{Device, Kind, TchError, Tensor};
+
+pub use catalog::{ArchSpec, ModelId, PretrainedCfg, ALL_MODELS};
+
+use crate::config::{DeviceSpec, Precision};
+use crate::weights::{self, Checkpoint, WeightsError};
+
+/// Why a model could not be loaded or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error(transparent)]
+    Weights(#[from] WeightsError),
+    #[error(
+        "checkpoint does not match the architecture: missing {missing:?}; unexpected {unexpected:?}; mismatched {mismatched:?}"
+    )]
+    CheckpointMismatch {
+        missing: Vec<String>,
+        unexpected: Vec<String>,
+        mismatched: Vec<String>,
+    },
+    #[error("input must be {expected} bytes (a {side}x{side} RGB crop), got {actual}")]
+    BadInput {
+        expected: usize,
+        actual: usize,
+        side: u32,
+    },
+    #[error("libtorch: {0}")]
+    Torch(#[from] TchError),
+}
+
+fn precision_kind(precision: Precision) -> Kind {
+    match precision {
+        Precision::Fp32 => Kind::Float,
+        Precision::Fp16 => Kind::Half,
+        Precision::Bf16 => Kind::BFloat16,
+    }
+}
+
+/// The libtorch device for a configured one: `auto` takes the first GPU when
+/// libtorch sees one.
+pub fn resolve_device(spec: DeviceSpec) -> Device {
+    match spec {
+        DeviceSpec::Auto => Device::cuda_if_available(),
+        DeviceSpec::Cpu => Device::Cpu,
+        DeviceSpec::Cuda(index) => Device::Cuda(index),
+    }
+}
+
+/// Sets libtorch's intra-op thread count for the whole process (on small
+/// machines, leaving a core for decoding beats giving libtorch all of them).
+pub fn set_intra_op_threads(threads: usize) {
+    tch::set_num_threads(i32::try_from(threads).unwrap_or(i32::MAX));
+}
+
+/// How to load a classifier.
+#[derive(Debug, Clone, Copy)]
+pub struct LoadOptions {
+    /// Where the weights live and the forward pass runs.
+    pub device: Device,
+    /// Weight and activation precision; fp16/bf16 only pay off on a GPU.
+    pub precision: Precision,
+    /// Fold each BatchNorm into its convolution at load time. Kept as a switch
+    /// so tests can show both give the same output.
+    pub fold_bn: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            device: Device::Cpu,
+            precision: Precision::Fp32,
+            fold_bn: true,
+        }
+    }
+}
+
+/// A loaded model, ready to classify 8-bit RGB crops.
+///
+/// Owns libtorch tensors, which are `Send` but not `Sync`: one classifier
+/// belongs to one thread.
+pub struct Classifier {
+    id: ModelId,
+    cfg: PretrainedCfg,
+    net: net::SeResNeXt,
+    device: Device,
+    kind: Kind,
+    /// `[1, 3, 1, 1]` mean and std on the device, fp32.
+    mean: Tensor,
+    std: Tensor,
+}
+
+impl Classifier {
+    /// Reads the weight file (any supported format) and builds the model.
+    pub fn load_file(id: ModelId, path: &Path, options: LoadOptions) -> Result<Self, ModelError> {
+        Self::load(id, weights::load(path)?, options)
+    }
+
+    /// Builds the model from an in-memory checkpoint, which must match the
+    /// architecture exactly.
+    pub fn load(
+        id: ModelId,
+        checkpoint: Checkpoint,
+        options: LoadOptions,
+    ) -> Result<Self, ModelError> {
+        Self::build(id, params::ParamStore::new(checkpoint), options)
+    }
+
+    /// A model with seeded random weights, for configs that ask for them
+    /// explicitly (demos and tests); its predictions mean nothing.
+    pub fn random(id: ModelId, seed: u64, options: LoadOptions) -> Result<Self, ModelError> {
+        Self::build(id, params::ParamStore::random(seed), options)
+    }
+
+    fn build(
+        id: ModelId,
+        mut params: params::ParamStore,
+        options: LoadOptions,
+    ) -> Result<Self, ModelError> {
+        let cfg = id.pretrained_cfg();
+        if options.device.is_cuda() {
+            // Autotune conv algorithms per shape; the pool warms every batch shape.
+            tch::Cuda::cudnn_set_benchmark(true);
+        }
+        let mut net =
+            net::SeResNeXt::load(&mut params, id.arch(), cfg.num_classes, options.fold_bn);
+        params.finish()?;
+        let kind = precision_kind(options.precision);
+        net.move_to(options.device, kind)?;
+        let channel_vector = |values: [f32; 3]| -> Result<Tensor, TchError> {
+            Tensor::f_from_slice(&values)?
+                .f_view([1, 3, 1, 1])?
+                .f_to_device(options.device)
+        };
+        Ok(Self {
+            id,
+            cfg,
+            net,
+            device: options.device,
+            kind,
+            mean: channel_vector(cfg.mean)?,
+            std: channel_vector(cfg.std)?,
+        })
+    }
+
+    pub fn id(&self) -> ModelId {
+        self.id
+    }
+
+    pub fn pretrained_cfg(&self) -> &PretrainedCfg {
+        &self.cfg
+    }
+
+    /// The preprocessing this model's weights expect.
+    pub fn transform_spec(&self) -> crate::preprocess::TransformSpec {
+        self.cfg.transform_spec()
+    }
+
+    pub fn device(&self) -> Device {
+        self.device
+    }
+
+    /// Bytes in one input crop (`input_size² · 3`).
+    pub fn input_len(&self) -> usize {
+        let side = self.cfg.input_size as usize;
+        side * side * 3
+    }
+
+    /// Turns HWC 8-bit RGB crops into a normalized `[N, 3, H, W]` batch on the
+    /// device: the u8 bytes travel (4x less than fp32) and ToTensor/Normalize
+    /// run where the model runs, in fp32 as timm does them.
+    pub fn input_batch(&self, crops: &[&[u8]]) -> Result<Tensor, ModelError> {
+        let expected = self.input_len();
+        let mut packed = Vec::with_capacity(expected * crops.len());
+        for crop in crops {
+            if crop.len() != expected {
+                return Err(ModelError::BadInput {
+                    expected,
+                    actual: crop.len(),
+                    side: self.cfg.input_size,
+                });
+            }
+            packed.extend_from_slice(crop);
+        }
+        let side = self.cfg.input_size as i64;
+        let batch =
+            Tensor::f_from_data_size(&packed, &[crops.len() as i64, side, side, 3], Kind::Uint8)?
+                .f_to_device(self.device)?
+                .f_permute([0, 3, 1, 2])?
+                .f_to_kind(Kind::Float)?
+                .f_div_scalar(255.0)?
+                .f_sub(&self.mean)?
+                .f_div(&self.std)?
+                .f_contiguous()?;
+        Ok(batch)
+    }
+
+    /// Raw logits `[N, num_classes]` (fp32) for a normalized fp32 batch.
+    pub fn logits(&self, input: &Tensor) -> Result<Tensor, ModelError> {
+        let _guard = tch::no_grad_guard();
+        let input = input.f_to_device(self.device)?.f_to_kind(self.kind)?;
+        Ok(self.net.forward(&input)?.f_to_kind(Kind::Float)?)
+    }
+
+    /// Logits `[N · num_classes]` for already-normalized `[N, 3, H, W]` fp32
+    /// input, as a client that preprocesses itself would send it.
+    pub fn logits_from_normalized(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let per_image = self.input_len();
+        if input.is_empty() || !input.len().is_multiple_of(per_image) {
+            return Err(ModelError::BadInput {
+                expected: per_image,
+                actual: input.len(),
+                side: self.cfg.input_size,
+            });
+        }
+        let side = self.cfg.input_size as i64;
+        let batch = Tensor::f_from_slice(input)?.f_view([-1, 3, side, side])?;
+        tensor_to_vec(&self.logits(&batch)?)
+    }
+
+    /// The normalized fp32 `[N, 3, H, W]` input the network sees for these crops.
+    pub fn normalized_input(&self, crops: &[&[u8]]) -> Result<Vec<f32>, ModelError> {
+        tensor_to_vec(&self.input_batch(crops)?)
+    }
+
+    /// Class probabilities for each crop, in order.
+    pub fn classify(&self, crops: &[&[u8]]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if crops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let probabilities = self
+            .logits(&self.input_batch(crops)?)?
+            .f_softmax(-1, Kind::Float)?;
+        let classes = self.cfg.num_classes;
+        let flat = tensor_to_vec(&probabilities)?;
+        Ok(flat.chunks_exact(classes).map(<[f32]>::to_vec).collect())
+    }
+}
+
+/// Copies any float tensor to a flat host `Vec<f32>`.
+fn tensor_to_vec(tensor: &Tensor) -> Result<Vec<f32>, ModelError> {
+    let host = tensor
+        .f_to_device(Device::Cpu)?
+        .f_to_kind(Kind::Float)?
+        .f_contiguous()?;
+    let numel = host.numel();
+    let mut flat = vec![0f32; numel];
+    host.f_copy_data(&mut flat, numel)?;
+    Ok(flat)
+}

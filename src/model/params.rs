@@ -1,0 +1,209 @@
+//! Hands checkpoint tensors to the layers by their timm state_dict name,
+//! checking shapes and dtypes, and reports every missing and unused key.
+//!
+//! A plain name → tensor lookup (rather than tch's `VarStore::load`) because
+//! `VarStore::load` silently ignores extra tensors and adopts the file's dtype:
+//! a checkpoint for the wrong variant would load "fine" and classify garbage.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use tch::{Kind, Tensor};
+
+use super::ModelError;
+use crate::weights::{Checkpoint, DType, RawTensor};
+
+/// Keys torch writes that inference never needs.
+fn is_ignored_key(key: &str) -> bool {
+    key.ends_with(".num_batches_tracked")
+}
+
+/// Takes tensors out of a checkpoint by name and remembers which were taken.
+pub(crate) struct ParamStore {
+    tensors: BTreeMap<String, RawTensor>,
+    /// Generate every parameter instead of reading it (`weights = "random"`).
+    random: bool,
+    missing: Vec<String>,
+    mismatched: Vec<String>,
+}
+
+impl ParamStore {
+    pub(crate) fn new(checkpoint: Checkpoint) -> Self {
+        Self {
+            tensors: checkpoint,
+            random: false,
+            missing: Vec::new(),
+            mismatched: Vec::new(),
+        }
+    }
+
+    /// A store that invents seeded random parameters for every key asked for:
+    /// He-initialized convolutions, identity BatchNorm statistics, residual
+    /// branches damped so activations stay finite through 33 blocks. Only for
+    /// configs that ask for random weights explicitly.
+    pub(crate) fn random(seed: u64) -> Self {
+        tch::manual_seed(seed as i64);
+        Self {
+            random: true,
+            ..Self::new(Checkpoint::new())
+        }
+    }
+
+    /// The fp32 tensor `key` with exactly `shape`. Problems are recorded, not
+    /// returned, so that one load reports all of them at once; a placeholder
+    /// of the right shape stands in until [`ParamStore::finish`] fails.
+    pub(crate) fn take(&mut self, key: &str, shape: &[usize]) -> Tensor {
+        let placeholder = || Tensor::zeros(to_i64(shape), (Kind::Float, tch::Device::Cpu));
+        if self.random {
+            return random_param(key, shape);
+        }
+        let Some(raw) = self.tensors.remove(key) else {
+            self.missing.push(key.to_string());
+            return placeholder();
+        };
+        if raw.shape != shape {
+            self.mismatched.push(format!(
+                "{key}: expected shape {shape:?}, found {:?}",
+                raw.shape
+            ));
+            return placeholder();
+        }
+        match raw_to_float_tensor(&raw) {
+            Ok(tensor) => tensor,
+            Err(why) => {
+                self.mismatched.push(format!("{key}: {why}"));
+                placeholder()
+            }
+        }
+    }
+
+    /// Fails with every missing, mismatched and unexpected key, or succeeds
+    /// when the checkpoint matched the architecture exactly.
+    pub(crate) fn finish(self) -> Result<(), ModelError> {
+        let unexpected: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|key| !is_ignored_key(key))
+            .cloned()
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        if self.missing.is_empty() && self.mismatched.is_empty() && unexpected.is_empty() {
+            return Ok(());
+        }
+        Err(ModelError::CheckpointMismatch {
+            missing: self.missing,
+            unexpected,
+            mismatched: self.mismatched,
+        })
+    }
+}
+
+/// A plausible random value for the parameter `key`, by its role in timm's naming.
+fn random_param(key: &str, shape: &[usize]) -> Tensor {
+    let options = (Kind::Float, tch::Device::Cpu);
+    let dims = to_i64(shape);
+    match shape.len() {
+        // Convolutions: timm's kaiming_normal_(mode="fan_out").
+        4 => {
+            let fan_out = (shape[0] * shape[2] * shape[3]).max(1) as f64;
+            Tensor::randn(dims, options) * (2.0 / fan_out).sqrt()
+        }
+        // The classifier: logits of a few units, so classes are told apart.
+        2 => Tensor::randn(dims, options) * (2.0 / shape[1].max(1) as f64).sqrt(),
+        _ if key.ends_with("running_var") => Tensor::ones(dims, options),
+        // The last BatchNorm of each residual branch scales it down.
+        _ if key.ends_with("bn3.weight") => Tensor::ones(dims, options) * 0.2,
+        _ if key.ends_with(".weight") => Tensor::ones(dims, options),
+        _ => Tensor::zeros(dims, options),
+    }
+}
+
+fn to_i64(shape: &[usize]) -> Vec<i64> {
+    shape.iter().map(|&d| d as i64).collect()
+}
+
+/// Converts a floating-point checkpoint tensor to an fp32 CPU tensor.
+fn raw_to_float_tensor(raw: &RawTensor) -> Result<Tensor, String> {
+    let kind = match raw.dtype {
+        DType::F32 => Kind::Float,
+        DType::F16 => Kind::Half,
+        DType::BF16 => Kind::BFloat16,
+        DType::F64 => Kind::Double,
+        other => return Err(format!("expected a floating-point tensor, found {other:?}")),
+    };
+    let tensor = Tensor::f_from_data_size(&raw.data, &to_i64(&raw.shape), kind)
+        .map_err(|e| format!("cannot build tensor: {e}"))?;
+    tensor
+        .f_to_kind(Kind::Float)
+        .map_err(|e| format!("cannot convert to fp32: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f32_raw(shape: &[usize], value: f32) -> RawTensor {
+        let numel: usize = shape.iter().product();
+        RawTensor {
+            dtype: DType::F32,
+            shape: shape.to_vec(),
+            data: std::iter::repeat_n(value.to_le_bytes(), numel)
+                .flatten()
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn reports_missing_unexpected_and_mismatched_keys_by_name() {
+        let mut checkpoint = Checkpoint::new();
+        checkpoint.insert("a.weight".into(), f32_raw(&[2, 3], 1.0));
+        checkpoint.insert("b.weight".into(), f32_raw(&[4], 1.0));
+        checkpoint.insert("extra.weight".into(), f32_raw(&[1], 1.0));
+        checkpoint.insert("bn.num_batches_tracked".into(), f32_raw(&[], 0.0));
+        let mut store = ParamStore::new(checkpoint);
+        let a = store.take("a.weight", &[2, 3]);
+        assert_eq!(a.size(), vec![2, 3]);
+        assert_eq!(a.double_value(&[1, 2]), 1.0);
+        let _ = store.take("b.weight", &[5]);
+        let _ = store.take("c.weight", &[1]);
+        let err = store.finish().unwrap_err().to_string();
+        assert!(err.contains("c.weight"), "{err}");
+        assert!(err.contains("extra.weight"), "{err}");
+        assert!(
+            err.contains("b.weight: expected shape [5], found [4]"),
+            "{err}"
+        );
+        assert!(!err.contains("num_batches_tracked"), "{err}");
+    }
+
+    #[test]
+    fn rejects_integer_tensors_and_converts_half_precision() {
+        let mut checkpoint = Checkpoint::new();
+        checkpoint.insert(
+            "int.weight".into(),
+            RawTensor {
+                dtype: DType::I64,
+                shape: vec![1],
+                data: 7i64.to_le_bytes().to_vec(),
+            },
+        );
+        checkpoint.insert(
+            "half.weight".into(),
+            RawTensor {
+                dtype: DType::F16,
+                shape: vec![1],
+                data: 0x3c00u16.to_le_bytes().to_vec(), // 1.0 in fp16
+            },
+        );
+        let mut store = ParamStore::new(checkpoint);
+        let half = store.take("half.weight", &[1]);
+        assert_eq!(half.kind(), Kind::Float);
+        assert_eq!(half.double_value(&[0]), 1.0);
+        let _ = store.take("int.weight", &[1]);
+        let err = store.finish().unwrap_err().to_string();
+        assert!(
+            err.contains("int.weight: expected a floating-point tensor"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,89 @@
+//! What a model's replicas report while they start: how many are ready, what
+//! failed, and on which device they run. Read by readiness and metadata.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+/// Shared between a model's replica threads and the request side.
+#[derive(Debug)]
+pub struct ModelState {
+    /// Replicas configured; the model is ready when all of them are.
+    replicas: usize,
+    /// Replicas loaded *and* warmed.
+    ready: AtomicUsize,
+    /// The first load error, if any: startup failed for this model.
+    failure: Mutex<Option<String>>,
+    /// The device the replicas resolved to (`cpu`, `cuda:0`), once known.
+    device: Mutex<Option<String>>,
+}
+
+impl ModelState {
+    pub fn new(replicas: usize) -> Self {
+        Self {
+            replicas,
+            ready: AtomicUsize::new(0),
+            failure: Mutex::new(None),
+            device: Mutex::new(None),
+        }
+    }
+
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
+    /// True once every replica has loaded and warmed up.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) >= self.replicas && self.failure().is_none()
+    }
+
+    pub fn ready_replicas(&self) -> usize {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn replica_ready(&self, device: String) {
+        *lock(&self.device) = Some(device);
+        self.ready.fetch_add(1, Ordering::AcqRel);
+    }
+
+    pub(crate) fn fail(&self, message: String) {
+        lock(&self.failure).get_or_insert(message);
+    }
+
+    /// Why the model could not start, if it could not.
+    pub fn failure(&self) -> Option<String> {
+        lock(&self.failure).clone()
+    }
+
+    /// Where the replicas run, once the first is ready.
+    pub fn device(&self) -> Option<String> {
+        lock(&self.device).clone()
+    }
+}
+
+/// A poisoned lock only means another thread panicked mid-update of a plain
+/// value; the value is still usable.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_only_when_every_replica_is_and_nothing_failed() {
+        let state = ModelState::new(2);
+        assert!(!state.is_ready());
+        state.replica_ready("cpu".into());
+        assert!(!state.is_ready());
+        state.replica_ready("cpu".into());
+        assert!(state.is_ready());
+        assert_eq!(state.device().as_deref(), Some("cpu"));
+        state.fail("boom".into());
+        state.fail("second".into());
+        assert!(!state.is_ready());
+        assert_eq!(state.failure().as_deref(), Some("boom"));
+    }
+}

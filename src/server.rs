@@ -1,0 +1,219 @@
+//! Wiring and lifecycle: build the engine from a [`Config`], bind the
+//! listeners, serve, and shut down gracefully.
+//!
+//! Shutdown (SIGTERM/SIGINT or [`Server::shutdown`]) runs in this order, so
+//! that a load balancer loses no request:
+//! 1. readiness turns 503 at once, while requests are still served;
+//! 2. after `shutdown_grace_ms` the listener stops accepting connections;
+//! 3. accepted requests, queued ones included, finish within `drain_timeout_ms`;
+//! 4. the model queues close and the replica threads exit; `wait` returns Ok.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::infer::InferenceService;
+use crate::metrics::Metrics;
+use crate::model::{self, ModelId};
+
+/// How often start-up is checked for a model that failed to load.
+const STARTUP_POLL: Duration = Duration::from_millis(50);
+
+/// A running server.
+pub struct Server {
+    /// Where the API listens (port 0 in the config resolves here).
+    pub addr: SocketAddr,
+    /// Where `/metrics` listens when it has its own port.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The engine, for in-process callers and tests.
+    pub service: Arc<InferenceService>,
+    shutdown: watch::Sender<bool>,
+    lifecycle: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Server {
+    /// Validates the config, starts loading every model in the background and
+    /// binds the listeners. `/healthz` answers at once; `/readyz` once every
+    /// model is warm.
+    pub async fn start(config: Config) -> anyhow::Result<Self> {
+        config
+            .validate(|id| ModelId::parse(id).is_some())
+            .context("invalid configuration")?;
+        if let Some(threads) = config.server.intra_op_thread_count() {
+            model::set_intra_op_threads(threads);
+        }
+        let metrics = Arc::new(Metrics::new().context("creating metrics")?);
+        let (service, replica_threads) =
+            InferenceService::start(&config, metrics).map_err(anyhow::Error::msg)?;
+        let service = Arc::new(service);
+        let state = AppState::new(service.clone(), config.server.clone());
+
+        let listener = bind(&config.server.host, config.server.port).await?;
+        let addr = listener.local_addr()?;
+        let (metrics_listener, metrics_addr) = if config.server.has_separate_metrics_listener() {
+            let listener = bind(&config.server.host, config.server.metrics_port).await?;
+            let addr = listener.local_addr()?;
+            (Some(listener), Some(addr))
+        } else {
+            (None, None)
+        };
+        tracing::info!(%addr, ?metrics_addr, "listening");
+
+        let (shutdown, shutdown_requested) = watch::channel(false);
+        let lifecycle = tokio::spawn(lifecycle(
+            state,
+            listener,
+            metrics_listener,
+            shutdown_requested,
+            replica_threads,
+            config,
+        ));
+        Ok(Self {
+            addr,
+            metrics_addr,
+            service,
+            shutdown,
+            lifecycle,
+        })
+    }
+
+    /// Starts the graceful shutdown, as SIGTERM does.
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(true);
+    }
+
+    /// Waits until the server has shut down; an error if a model failed to start.
+    pub async fn wait(self) -> anyhow::Result<()> {
+        self.lifecycle.await.context("server task panicked")?
+    }
+}
+
+/// Serves `config` until `signal` resolves, then shuts down gracefully.
+pub async fn run(config: Config, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let server = Server::start(config).await?;
+    let shutdown = server.shutdown.clone();
+    let mut finished = server.shutdown.subscribe();
+    tokio::select! {
+        () = signal => {
+            tracing::info!("shutdown signal received");
+            let _ = shutdown.send(true);
+        }
+        // A start-up failure ends the server without a signal.
+        _ = finished.wait_for(|&stop| stop) => {}
+    }
+    server.wait().await
+}
+
+/// SIGTERM or SIGINT, whichever comes first.
+pub async fn termination_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
+    TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("cannot listen on {host}:{port}"))
+}
+
+async fn lifecycle(
+    state: AppState,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    mut shutdown_requested: watch::Receiver<bool>,
+    replica_threads: Vec<std::thread::JoinHandle<()>>,
+    config: Config,
+) -> anyhow::Result<()> {
+    let service = state.service.clone();
+    let (stop_accepting, accepting) = watch::channel(false);
+    let stopped = |mut accepting: watch::Receiver<bool>| async move {
+        let _ = accepting.wait_for(|&stop| stop).await;
+    };
+    let api = axum::serve(listener, http::router(state.clone()))
+        .with_graceful_shutdown(stopped(accepting.clone()));
+    let mut api = tokio::spawn(api.into_future());
+    let metrics_task = metrics_listener.map(|listener| {
+        let serve = axum::serve(listener, http::metrics_router(state))
+            .with_graceful_shutdown(stopped(accepting.clone()));
+        tokio::spawn(serve.into_future())
+    });
+
+    let startup = watch_startup(&service);
+    tokio::pin!(startup);
+    let startup_error = tokio::select! {
+        error = &mut startup => error,
+        _ = shutdown_requested.wait_for(|&stop| stop) => None,
+        result = &mut api => return result.context("API server task")?.context("API server"),
+    };
+    if let Some(error) = &startup_error {
+        tracing::error!(%error, "start-up failed");
+    }
+
+    service.begin_draining();
+    if startup_error.is_none() {
+        tokio::time::sleep(config.server.shutdown_grace()).await;
+    }
+    let _ = stop_accepting.send(true);
+    let drain_started = Instant::now();
+    let drain_timeout = config.server.drain_timeout();
+    if tokio::time::timeout(drain_timeout, &mut api).await.is_err() {
+        tracing::warn!("open connections outlived the drain timeout");
+        api.abort();
+    }
+    if let Some(task) = metrics_task {
+        task.abort();
+    }
+    service
+        .drain(drain_timeout.saturating_sub(drain_started.elapsed()))
+        .await;
+    tokio::task::spawn_blocking(move || {
+        for thread in replica_threads {
+            let _ = thread.join();
+        }
+    })
+    .await
+    .context("joining replica threads")?;
+    tracing::info!("shut down");
+    match startup_error {
+        Some(error) => Err(anyhow::anyhow!(error)),
+        None => Ok(()),
+    }
+}
+
+/// Resolves with the first model's start-up failure; pends forever once all
+/// models are ready.
+async fn watch_startup(service: &InferenceService) -> Option<String> {
+    loop {
+        if let Some(failure) = service.startup_failure() {
+            return Some(failure);
+        }
+        if service.models().iter().all(|m| m.state.is_ready()) {
+            std::future::pending::<()>().await;
+        }
+        tokio::time::sleep(STARTUP_POLL).await;
+    }
+}
