@@ -30,7 +30,9 @@ pub fn bench_batch(
     warmup: usize,
     iterations: usize,
 ) -> Result<BenchResult, ModelError> {
-    let crop: Vec<u8> = (0..classifier.input_len()).map(|i| (i % 251) as u8).collect();
+    let crop: Vec<u8> = (0..classifier.input_len())
+        .map(|i| (i % 251) as u8)
+        .collect();
     let crops = vec![crop.as_slice(); batch_size];
     for _ in 0..warmup {
         classifier.classify(&crops)?;

@@ -100,16 +100,17 @@ impl Server {
 pub async fn run(config: Config, signal: impl Future<Output = ()>) -> anyhow::Result<()> {
     let server = Server::start(config).await?;
     let shutdown = server.shutdown.clone();
-    let mut finished = server.shutdown.subscribe();
+    let finished = server.wait();
+    tokio::pin!(finished);
     tokio::select! {
+        // A start-up failure ends the server without a signal.
+        result = &mut finished => return result,
         () = signal => {
             tracing::info!("shutdown signal received");
             let _ = shutdown.send(true);
         }
-        // A start-up failure ends the server without a signal.
-        _ = finished.wait_for(|&stop| stop) => {}
     }
-    server.wait().await
+    finished.await
 }
 
 /// SIGTERM or SIGINT, whichever comes first.

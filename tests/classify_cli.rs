@@ -36,7 +36,11 @@ fn prints_one_json_line_per_image_with_timm_top1_and_labels() {
     ];
     args.extend(photos.iter().map(String::as_str));
     let output = classify(&args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -84,11 +88,18 @@ fn a_bad_file_gets_an_error_line_and_the_rest_still_run() {
         .map(|line| serde_json::from_str(line).unwrap())
         .collect();
     assert_eq!(lines.len(), 3);
-    assert!(lines[0]["error"].as_str().unwrap().contains("unsupported"), "{}", lines[0]);
+    assert!(
+        lines[0]["error"].as_str().unwrap().contains("unsupported"),
+        "{}",
+        lines[0]
+    );
     assert_eq!(lines[1]["top_k"].as_array().unwrap().len(), 5);
     assert!(lines[2]["error"].is_string());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("notes.txt") && stderr.contains("missing.jpg"), "{stderr}");
+    assert!(
+        stderr.contains("notes.txt") && stderr.contains("missing.jpg"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -107,5 +118,8 @@ fn a_checkpoint_for_another_variant_names_the_mismatched_tensors() {
     ]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("unexpected") && stderr.contains("layer3.6."), "{stderr}");
+    assert!(
+        stderr.contains("unexpected") && stderr.contains("layer3.6."),
+        "{stderr}"
+    );
 }

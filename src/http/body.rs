@@ -22,7 +22,7 @@ use super::parse::{BodyKind, Params, RequestError};
 
 /// The images of one request and what its body said about parameters.
 #[derive(Debug, Default)]
-pub struct Body {
+pub struct ParsedBody {
     pub images: Vec<Bytes>,
     pub params: Params,
 }
@@ -35,14 +35,14 @@ pub async fn read_body(
     kind: BodyKind,
     body_limit: usize,
     max_images: usize,
-) -> Result<Body, RequestError> {
+) -> Result<ParsedBody, RequestError> {
     match kind {
         BodyKind::Raw => {
             let bytes = buffer(request, body_limit).await?;
             if bytes.is_empty() {
                 return Err(RequestError::EmptyBody);
             }
-            Ok(Body {
+            Ok(ParsedBody {
                 images: vec![bytes],
                 params: Params::default(),
             })
@@ -51,7 +51,7 @@ pub async fn read_body(
             let multipart = Multipart::from_request(request, &())
                 .await
                 .map_err(|e| RequestError::InvalidMultipart(e.body_text()))?;
-            Ok(Body {
+            Ok(ParsedBody {
                 images: read_multipart(multipart, body_limit, max_images).await?,
                 params: Params::default(),
             })
@@ -68,13 +68,15 @@ pub async fn read_body(
 
 /// The whole body, within the configured limit.
 async fn buffer(request: Request, body_limit: usize) -> Result<Bytes, RequestError> {
-    Bytes::from_request(request, &()).await.map_err(|rejection| {
-        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            RequestError::BodyTooLarge { limit: body_limit }
-        } else {
-            RequestError::Body(rejection.body_text())
-        }
-    })
+    Bytes::from_request(request, &())
+        .await
+        .map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                RequestError::BodyTooLarge { limit: body_limit }
+            } else {
+                RequestError::Body(rejection.body_text())
+            }
+        })
 }
 
 /// Every part is an image, whatever its field name: clients name them
@@ -140,7 +142,7 @@ struct Wrapped<'a> {
 struct Base64Text<'a>(#[serde(borrow)] Cow<'a, str>);
 
 /// Parses a KServe V1 / TF Serving body into images and parameters.
-pub fn parse_json(body: &[u8], max_images: usize) -> Result<Body, RequestError> {
+pub fn parse_json(body: &[u8], max_images: usize) -> Result<ParsedBody, RequestError> {
     let request: JsonRequest =
         serde_json::from_slice(body).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
     if request.instances.is_empty() {
@@ -169,7 +171,7 @@ pub fn parse_json(body: &[u8], max_images: usize) -> Result<Body, RequestError> 
             decode_base64(&text).map_err(|reason| RequestError::InvalidBase64 { index, reason })
         })
         .collect::<Result<_, _>>()?;
-    Ok(Body { images, params })
+    Ok(ParsedBody { images, params })
 }
 
 /// `parameters`: `top_k` and `timeout_ms`. Unknown keys are refused so a
@@ -274,7 +276,10 @@ mod tests {
             (r#"{"inputs": []}"#, "invalid_json"),
             (r#"{"instances": [{"url": "http://x"}]}"#, "invalid_json"),
             (r#"{"instances": [{}]}"#, "invalid_json"),
-            (r#"{"instances": [{"b64": "aGk=", "image": {"b64": "aGk="}}]}"#, "invalid_json"),
+            (
+                r#"{"instances": [{"b64": "aGk=", "image": {"b64": "aGk="}}]}"#,
+                "invalid_json",
+            ),
             (r#"{"instances": [{"b64": 5}]}"#, "invalid_json"),
             (r#"{"instances": []}"#, "no_images"),
             (r#"{"instances": [{"b64": "***"}]}"#, "invalid_base64"),

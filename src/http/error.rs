@@ -145,9 +145,9 @@ pub fn request_rejection(error: &RequestError) -> RejectionReason {
 impl From<InferError> for ApiError {
     fn from(error: InferError) -> Self {
         let status = infer_status(&error);
-        let message = if status.is_server_error() && error.retry_after().is_none() {
+        let message = if status == StatusCode::INTERNAL_SERVER_ERROR {
             // Internal failures (and a transform the server cannot run) are
-            // logged in full and answered generically.
+            // logged in full, inside the request's span, and answered generically.
             tracing::error!(%error, error_type = error.error_type(), "request failed");
             "internal error".to_owned()
         } else {
@@ -168,7 +168,11 @@ impl From<RequestError> for ApiError {
         };
         Self {
             allow,
-            ..Self::new(request_status(&error), error.error_type(), error.to_string())
+            ..Self::new(
+                request_status(&error),
+                error.error_type(),
+                error.to_string(),
+            )
         }
     }
 }
@@ -181,13 +185,37 @@ pub fn retry_after_secs(after: Duration) -> u64 {
         .max(1)
 }
 
+/// Marks `response` as its connection's last. Used when answering before the
+/// request body was read to its end: hyper cannot reuse such a connection and
+/// drops it, and a client not told so would send its next request into the
+/// closing socket (hyper's `IncompleteMessage`).
+pub fn close_connection(mut response: Response) -> Response {
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// Whether a request announces a body (which an early answer leaves unread).
+pub fn has_body(headers: &axum::http::HeaderMap) -> bool {
+    headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|length| length.trim() != "0")
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if self.status.is_client_error() {
-            tracing::debug!(status = self.status.as_u16(), error_type = self.error_type, message = %self.message, "request rejected");
-        } else if self.status.is_server_error() {
-            tracing::warn!(status = self.status.as_u16(), error_type = self.error_type, "request not served");
-        }
+        // Debug only: a 500 was logged with its detail when it was mapped,
+        // and one line per shed request would flood the log exactly when
+        // the server is overloaded (the metrics count them instead).
+        tracing::debug!(
+            status = self.status.as_u16(),
+            error_type = self.error_type,
+            message = %self.message,
+            "request refused"
+        );
         let body = ErrorBody {
             error: &self.message,
             error_type: self.error_type,
@@ -287,6 +315,11 @@ mod tests {
             reason: "crop_pct=0".into(),
         }));
         assert_eq!(api.message(), "internal error");
+        // Other 5xx say what happened: there is nothing internal in them.
+        let api = ApiError::from(InferError::DeadlineExceeded);
+        assert!(api.message().contains("deadline"), "{}", api.message());
+        let api = ApiError::from(InferError::ShuttingDown);
+        assert!(api.message().contains("shutting down"));
     }
 
     #[test]
@@ -309,7 +342,10 @@ mod tests {
     #[test]
     fn request_errors_map_to_client_statuses() {
         let cases = [
-            (RequestError::UnsupportedContentType("text/plain".into()), 415),
+            (
+                RequestError::UnsupportedContentType("text/plain".into()),
+                415,
+            ),
             (RequestError::BodyTooLarge { limit: 10 }, 413),
             (RequestError::TooManyImages { limit: 2 }, 413),
             (RequestError::InvalidJson("x".into()), 400),

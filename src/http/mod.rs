@@ -1,15 +1,51 @@
-//! The HTTP edge (placeholder until the API lands).
+//! The HTTP edge: routes, request parsing, DTOs and the error → status
+//! mapping. It talks to the engine only through the [`crate::infer`] facade
+//! and knows nothing of tch.
+//!
+//! - [`ROUTES`]: every documented operation, the single list from which the
+//!   router is built and against which `openapi.yaml` is tested.
+//! - `predict`: `POST /v1/models/{model}:predict`; `parse` and `body` turn
+//!   the request into images and parameters.
+//! - `models`: listing and per-model metadata; `health`: probes and `/metrics`.
+//! - `error`: the one JSON error shape and the one status mapping; `dto`:
+//!   success bodies.
+//!
+//! Every response carries `x-request-id` (the client's, or a fresh UUID v4),
+//! and every request runs in a tracing span that records it.
+
+mod body;
+mod dto;
+mod error;
+mod health;
+mod models;
+mod parse;
+mod predict;
+
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, MethodRouter};
 use axum::Router;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
+use tracing::{Level, Span};
 
 use crate::config::ServerConfig;
 use crate::infer::InferenceService;
 
+pub use error::{infer_status, ApiError};
+pub use parse::{RequestError, DEFAULT_TOP_K, TIMEOUT_HEADER};
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
+    /// The facade: models, readiness, predictions, metrics.
     pub service: Arc<InferenceService>,
+    /// Limits the edge enforces itself (body size, images per request,
+    /// deadline cap) and whether `/metrics` lives on its own listener.
     pub server: Arc<ServerConfig>,
 }
 
@@ -22,14 +58,172 @@ impl AppState {
     }
 }
 
-/// The public API.
+/// One documented operation: its method and OpenAPI path.
+#[derive(Debug, Clone, Copy)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    endpoint: Endpoint,
+}
+
+/// Which handler serves a [`Route`]; matched exhaustively, so a route can
+/// never be listed without a handler or served without being listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Live,
+    Ready,
+    Metrics,
+    ListModels,
+    ModelMetadata,
+    Predict,
+}
+
+const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
+    Route {
+        method,
+        path,
+        endpoint,
+    }
+}
+
+/// The path `/metrics` is served at.
+pub const METRICS_PATH: &str = "/metrics";
+
+/// Every operation of the API, exactly as `openapi.yaml` documents it
+/// (`tests/api.rs` checks both directions). GET routes also answer HEAD.
+pub const ROUTES: &[Route] = &[
+    route("GET", "/healthz", Endpoint::Live),
+    route("GET", "/readyz", Endpoint::Ready),
+    route("GET", "/v2/health/live", Endpoint::Live),
+    route("GET", "/v2/health/ready", Endpoint::Ready),
+    route("GET", METRICS_PATH, Endpoint::Metrics),
+    route("GET", "/v1/models", Endpoint::ListModels),
+    route("GET", "/v1/models/{model}", Endpoint::ModelMetadata),
+    route("POST", "/v1/models/{model}:predict", Endpoint::Predict),
+];
+
+impl Route {
+    /// The axum path: axum captures whole segments, so `{model}` and
+    /// `{model}:predict` share one capture that the handlers split.
+    fn axum_path(&self) -> String {
+        self.path
+            .replace("{model}:predict", "{model_action}")
+            .replace("{model}", "{model_action}")
+    }
+
+    fn handler(&self) -> MethodRouter<AppState> {
+        match self.endpoint {
+            Endpoint::Live => get(health::live),
+            Endpoint::Ready => get(health::ready),
+            Endpoint::Metrics => get(health::metrics),
+            Endpoint::ListModels => get(models::list),
+            Endpoint::ModelMetadata => get(models::get),
+            Endpoint::Predict => post(predict::predict),
+        }
+    }
+}
+
+/// The public API. `/metrics` is on it unless `server.metrics_port` gives
+/// metrics their own listener: that setting exists to keep metrics off the
+/// public network, so the main port then answers 404 for it.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", axum::routing::get(|| async { "ok" }))
+    let separate_metrics = state.server.has_separate_metrics_listener();
+    let routes = ROUTES
+        .iter()
+        .filter(|route| !(separate_metrics && route.path == METRICS_PATH));
+    build(routes, state)
+}
+
+/// `/metrics` alone, for the separate metrics listener.
+pub fn metrics_router(state: AppState) -> Router {
+    build(ROUTES.iter().filter(|r| r.path == METRICS_PATH), state)
+}
+
+fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router {
+    let body_limit = state.server.max_body_bytes;
+    let mut router = Router::new();
+    for route in routes {
+        // Routes sharing an axum path merge into one method router.
+        router = router.route(&route.axum_path(), route.handler());
+    }
+    router
+        // Must follow the routes: it is applied to those already added.
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        // Outermost first: set the id, trace with it, copy it to the response.
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(request_span)
+                        // A 500 is logged with its cause where it is mapped;
+                        // at the default ERROR level every shed 503 would
+                        // add a line exactly when the server is overloaded.
+                        .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
+                )
+                .layer(PropagateRequestIdLayer::x_request_id()),
+        )
         .with_state(state)
 }
 
-/// `/metrics` alone, for a separate listener.
-pub fn metrics_router(state: AppState) -> Router {
-    Router::new().with_state(state)
+/// One span per request, carrying its id so every log line of the request
+/// (the facade's included) can be found from the id a client reports.
+fn request_span(request: &Request<Body>) -> Span {
+    let request_id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        request_id,
+        method = %request.method(),
+        path = request.uri().path(),
+    )
+}
+
+/// JSON 404 for paths no route serves.
+async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let response = ApiError::route_not_found(method.as_str(), uri.path()).into_response();
+    close_if_unread(&headers, response)
+}
+
+/// JSON 405; axum adds the `Allow` header listing the path's methods.
+async fn method_not_allowed(method: Method, headers: HeaderMap) -> Response {
+    let response = ApiError::method_not_allowed_by_router(method.as_str()).into_response();
+    close_if_unread(&headers, response)
+}
+
+/// The fallbacks never read a body; if one was sent, the connection ends.
+fn close_if_unread(headers: &HeaderMap, response: Response) -> Response {
+    if error::has_body(headers) {
+        error::close_connection(response)
+    } else {
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_are_unique_and_model_routes_share_one_axum_path() {
+        let mut seen = std::collections::HashSet::new();
+        for route in ROUTES {
+            assert!(seen.insert((route.method, route.path)), "{route:?}");
+            assert!(route.path.starts_with('/'));
+        }
+        let model_paths: std::collections::HashSet<String> = ROUTES
+            .iter()
+            .filter(|r| r.path.starts_with("/v1/models/"))
+            .map(Route::axum_path)
+            .collect();
+        assert_eq!(
+            model_paths.into_iter().collect::<Vec<_>>(),
+            ["/v1/models/{model_action}"]
+        );
+    }
 }

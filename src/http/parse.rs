@@ -237,10 +237,7 @@ mod tests {
             split_model_action("seresnext50_32x4d.gluon_in1k"),
             Ok(ModelPath::Metadata("seresnext50_32x4d.gluon_in1k"))
         );
-        assert_eq!(
-            split_model_action(":predict"),
-            Ok(ModelPath::Predict(""))
-        );
+        assert_eq!(split_model_action(":predict"), Ok(ModelPath::Predict("")));
         assert_eq!(
             split_model_action("m:explain"),
             Err(RequestError::UnknownAction("explain".into()))
@@ -251,7 +248,13 @@ mod tests {
     #[test]
     fn content_types_select_the_body_kind() {
         assert_eq!(body_kind(None), Ok(BodyKind::Raw));
-        for raw in ["image/jpeg", "IMAGE/PNG", "image/webp", "image/gif", "image/bmp"] {
+        for raw in [
+            "image/jpeg",
+            "IMAGE/PNG",
+            "image/webp",
+            "image/gif",
+            "image/bmp",
+        ] {
             assert_eq!(body_kind(Some(&header(raw))), Ok(BodyKind::Raw), "{raw}");
         }
         assert_eq!(
@@ -280,7 +283,12 @@ mod tests {
         assert_eq!(parse_query(&uri("?top_k=%33")), Ok(Some(3)));
         // Range is the facade's business; a negative number still parses.
         assert_eq!(parse_query(&uri("?top_k=-1")), Ok(Some(-1)));
-        for bad in ["?top_k=abc", "?top_k=", "?top_k=1.5", "?top_k=99999999999999999999"] {
+        for bad in [
+            "?top_k=abc",
+            "?top_k=",
+            "?top_k=1.5",
+            "?top_k=99999999999999999999",
+        ] {
             let error = parse_query(&uri(bad)).unwrap_err();
             assert_eq!(error.error_type(), "invalid_top_k", "{bad}");
         }

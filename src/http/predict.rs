@@ -13,7 +13,7 @@ use axum::Json;
 
 use super::body::read_body;
 use super::dto::PredictResponse;
-use super::error::{request_rejection, ApiError};
+use super::error::{close_connection, request_rejection, ApiError};
 use super::models::model_segment;
 use super::parse::{
     body_kind, parse_query, parse_timeout_header, split_model_action, ModelPath, Params,
@@ -36,27 +36,29 @@ pub async fn predict(
     path: Result<Path<String>, PathRejection>,
     request: Request,
 ) -> Response {
+    // Every refusal before `read_body` leaves the upload unread, so it
+    // closes the connection (see `close_connection`).
     let segment = match model_segment(path) {
         Ok(segment) => segment,
-        Err(error) => return error.into_response(),
+        Err(error) => return close_connection(error.into_response()),
     };
     let model = match split_model_action(&segment) {
         Ok(ModelPath::Predict(model)) => model,
         Ok(ModelPath::Metadata(_)) => {
-            return ApiError::from(RequestError::WrongMethod {
+            let error = RequestError::WrongMethod {
                 method: "POST".to_owned(),
                 allow: "GET, HEAD",
-            })
-            .into_response()
+            };
+            return close_connection(ApiError::from(error).into_response());
         }
-        Err(error) => return ApiError::from(error).into_response(),
+        Err(error) => return close_connection(ApiError::from(error).into_response()),
     };
     let metrics = state.service.metrics();
     let label = match state.service.model(model) {
         Ok(handle) => handle.id.name(),
         Err(error) => {
             // Refused before the body is read: an unknown model costs no upload.
-            let response = ApiError::from(error).into_response();
+            let response = close_connection(ApiError::from(error).into_response());
             metrics.count_request(UNKNOWN_MODEL_LABEL, response.status().as_u16());
             return response;
         }
@@ -74,7 +76,8 @@ pub async fn predict(
         Err(error) => {
             // The facade counts its own rejections; these never reached it.
             metrics.reject(label, request_rejection(&error));
-            ApiError::from(error).into_response()
+            // The body may be partly unread (refused before or while reading).
+            close_connection(ApiError::from(error).into_response())
         }
     };
     counter.finish(response.status());

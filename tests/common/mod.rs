@@ -2,6 +2,8 @@
 //! (scripts/make_fixtures.py, with the venv's timm).
 #![allow(dead_code)]
 
+pub mod server;
+
 use std::path::PathBuf;
 
 use serde::Deserialize;
