@@ -12,11 +12,14 @@ RELEASE_BIN := target/release/seresnext-serve
 CONFIG ?= config/default.toml
 
 # tch builds against the libtorch inside the torch wheel (torch/lib, torch/include).
-# Recursive (=) so it is looked up after the venv exists.
-export LIBTORCH = $(abspath $(wildcard $(VENV)/lib/python3*/site-packages/torch))
+# The path is derived from the python3 that creates the venv, not looked up
+# with $(wildcard): make caches directory listings, so a venv created during
+# this very run would not be seen.
+PYTHON_VERSION := $(shell python3 -c 'import sys; print(f"python{sys.version_info[0]}.{sys.version_info[1]}")')
+export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
-.PHONY: venv build test lint fmt fixtures run classify clean
+.PHONY: venv build test lint fmt fixtures run classify clean deploy-tools
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -33,11 +36,16 @@ $(FIXTURE_STAMP): $(VENV_STAMP) scripts/make_fixtures.py scripts/make_weight_fix
 	$(PYTHON) scripts/make_weight_fixtures.py $(FIXTURES)/weights
 	touch $@
 
+# Prometheus/promtool, nginx and the docker/ validators (tests/deploy_files.rs,
+# tests/prometheus_scrape.rs). The script skips whatever is already there.
+deploy-tools:
+	scripts/install-deploy-tools.sh
+
 lint: $(VENV_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) $(FIXTURE_STAMP) lint
+test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools lint
 	cargo test --locked
 
 # Serves config/default.toml (override with CONFIG=...). Extra flags: ARGS=...
