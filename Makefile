@@ -19,7 +19,7 @@ PYTHON_VERSION := $(shell python3 -c 'import sys; print(f"python{sys.version_inf
 export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
-.PHONY: venv build test lint fmt fixtures run classify clean deploy-tools
+.PHONY: venv build test lint fmt fixtures run classify clean
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -36,16 +36,11 @@ $(FIXTURE_STAMP): $(VENV_STAMP) scripts/make_fixtures.py scripts/make_weight_fix
 	$(PYTHON) scripts/make_weight_fixtures.py $(FIXTURES)/weights
 	touch $@
 
-# Prometheus/promtool, nginx and the docker/ validators (tests/deploy_files.rs,
-# tests/prometheus_scrape.rs). The script skips whatever is already there.
-deploy-tools:
-	scripts/install-deploy-tools.sh
-
 lint: $(VENV_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools lint
+test: $(VENV_STAMP) $(FIXTURE_STAMP) lint
 	cargo test --locked
 
 # Serves config/default.toml (override with CONFIG=...). Extra flags: ARGS=...
