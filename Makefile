@@ -19,7 +19,8 @@ PYTHON_VERSION := $(shell python3 -c 'import sys; print(f"python{sys.version_inf
 export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
-.PHONY: venv build test lint fmt fixtures run classify clean
+.PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload \
+	deny deny-advisories fuzz
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -36,12 +37,43 @@ $(FIXTURE_STAMP): $(VENV_STAMP) scripts/make_fixtures.py scripts/make_weight_fix
 	$(PYTHON) scripts/make_weight_fixtures.py $(FIXTURES)/weights
 	touch $@
 
+# Prometheus/promtool, nginx and the docker/ validators (tests/deploy_files.rs,
+# tests/nginx_proxy.rs, tests/prometheus_scrape.rs). The script skips whatever
+# is already there.
+deploy-tools:
+	scripts/install-deploy-tools.sh
+
 lint: $(VENV_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) $(FIXTURE_STAMP) lint
+test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools lint deny
 	cargo test --locked
+
+# cargo-deny over the dependency tree (deny.toml): licenses, duplicate and
+# wildcard bans, crates.io as the only source. Installs cargo-deny on first
+# use (~5 min to compile). Advisories are not checked: they need the RustSec
+# database from GitHub, which CI cannot reach; see deny-advisories.
+deny:
+	@cargo deny --version >/dev/null 2>&1 || cargo install --locked cargo-deny@0.20.2
+	cargo deny --log-level error --locked check bans licenses sources
+
+# RustSec advisories, where GitHub is reachable (not in CI).
+deny-advisories:
+	@cargo deny --version >/dev/null 2>&1 || cargo install --locked cargo-deny@0.20.2
+	cargo deny check advisories
+
+# Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, on
+# stable Rust; installs cargo-fuzz on first use. FUZZ_TARGETS="json weights"
+# picks targets. Not part of `make test`, which replays fuzz/regression/.
+fuzz: $(VENV_STAMP)
+	scripts/fuzz.sh
+
+# Far more load than the server can take (256 clients by default): shows the
+# excess shed with 503 + Retry-After, bounded latency and memory. Not part of
+# `make test`. Arguments: OVERLOAD_ARGS="SECONDS CONCURRENCY QUEUE_CAPACITY MAX_BATCH".
+overload: $(VENV_STAMP) $(FIXTURE_STAMP)
+	scripts/overload.sh $(OVERLOAD_ARGS)
 
 # Serves config/default.toml (override with CONFIG=...). Extra flags: ARGS=...
 run: build

@@ -1,11 +1,17 @@
 //! A closed-loop HTTP load generator for `:predict`: C clients, each sending
 //! the next image as soon as its previous answer arrived, for a fixed time.
-//! Prints one JSON line with throughput, latency percentiles and errors.
+//! Prints one JSON line with throughput, latency percentiles of the accepted
+//! (200) requests, errors by status, and for shed ones (503) how fast they
+//! were refused and the `Retry-After` range the server asked for.
 //!
 //! ```sh
 //! cargo run --release --example loadgen -- --url http://127.0.0.1:8080/v1/models/gluon_seresnext50_32x4d:predict \
 //!     --concurrency 16 --seconds 20 photo1.jpg photo2.jpg
 //! ```
+//!
+//! `--honor-retry-after` makes each client wait out a 503's `Retry-After`
+//! before its next request, as a well-behaved client would; without it the
+//! clients retry at once, the worst case for the server.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -15,6 +21,7 @@ struct Args {
     url: String,
     concurrency: usize,
     seconds: f64,
+    honor_retry_after: bool,
     images: Vec<Vec<u8>>,
 }
 
@@ -22,6 +29,7 @@ fn parse_args() -> Result<Args, String> {
     let mut url = None;
     let mut concurrency = 1;
     let mut seconds = 10.0;
+    let mut honor_retry_after = false;
     let mut images = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -30,6 +38,7 @@ fn parse_args() -> Result<Args, String> {
             "--url" => url = Some(value()?),
             "--concurrency" => concurrency = value()?.parse().map_err(|e| format!("{e}"))?,
             "--seconds" => seconds = value()?.parse().map_err(|e| format!("{e}"))?,
+            "--honor-retry-after" => honor_retry_after = true,
             path => images.push(std::fs::read(path).map_err(|e| format!("{path}: {e}"))?),
         }
     }
@@ -40,6 +49,7 @@ fn parse_args() -> Result<Args, String> {
         url: url.ok_or("--url is required")?,
         concurrency: concurrency.max(1),
         seconds,
+        honor_retry_after,
         images,
     })
 }
@@ -48,6 +58,17 @@ fn parse_args() -> Result<Args, String> {
 struct ClientReport {
     latencies: Vec<Duration>,
     statuses: BTreeMap<String, usize>,
+    /// Time to a 503: shedding must be immediate, not after a queue wait.
+    shed_latencies: Vec<Duration>,
+    /// `Retry-After` of each 503, in seconds.
+    retry_after: Vec<u64>,
+}
+
+/// The `q` quantile of sorted durations, in ms (NaN when there are none).
+fn percentile_ms(sorted: &[Duration], q: f64) -> f64 {
+    sorted
+        .get(((sorted.len().max(1) - 1) as f64 * q).round() as usize)
+        .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
 }
 
 #[tokio::main]
@@ -64,6 +85,7 @@ async fn main() {
     let url = Arc::new(args.url);
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(args.seconds);
+    let honor_retry_after = args.honor_retry_after;
     let tasks: Vec<_> = (0..args.concurrency)
         .map(|worker| {
             let (client, images, url) = (client.clone(), images.clone(), url.clone());
@@ -80,16 +102,32 @@ async fn main() {
                         .body(body)
                         .send()
                         .await;
+                    let mut back_off = None;
                     let status = match outcome {
                         Ok(response) => {
                             let status = response.status().as_u16().to_string();
+                            if let Some(seconds) = response
+                                .headers()
+                                .get("retry-after")
+                                .and_then(|value| value.to_str().ok())
+                                .and_then(|value| value.parse().ok())
+                            {
+                                report.retry_after.push(seconds);
+                                back_off = Some(Duration::from_secs(seconds));
+                            }
                             let _ = response.bytes().await;
                             status
                         }
                         Err(_) => "connection_error".to_string(),
                     };
-                    if status == "200" {
-                        report.latencies.push(sent.elapsed());
+                    match status.as_str() {
+                        "200" => report.latencies.push(sent.elapsed()),
+                        "503" => report.shed_latencies.push(sent.elapsed()),
+                        _ => {}
+                    }
+                    if let (true, Some(wait)) = (honor_retry_after, back_off) {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        tokio::time::sleep(wait.min(left)).await;
                     }
                     *report.statuses.entry(status).or_default() += 1;
                 }
@@ -98,10 +136,14 @@ async fn main() {
         })
         .collect();
     let mut latencies = Vec::new();
+    let mut shed_latencies = Vec::new();
+    let mut retry_after = Vec::new();
     let mut statuses: BTreeMap<String, usize> = BTreeMap::new();
     for task in tasks {
         if let Ok(report) = task.await {
             latencies.extend(report.latencies);
+            shed_latencies.extend(report.shed_latencies);
+            retry_after.extend(report.retry_after);
             for (status, count) in report.statuses {
                 *statuses.entry(status).or_default() += count;
             }
@@ -109,15 +151,13 @@ async fn main() {
     }
     let elapsed = started.elapsed().as_secs_f64();
     latencies.sort();
-    let percentile = |q: f64| {
-        latencies
-            .get(((latencies.len().max(1) - 1) as f64 * q).round() as usize)
-            .map_or(f64::NAN, |d| d.as_secs_f64() * 1e3)
-    };
+    shed_latencies.sort();
+    let percentile = |q: f64| percentile_ms(&latencies, q);
     let ok = latencies.len();
     let total: usize = statuses.values().sum();
     let report = serde_json::json!({
         "concurrency": args.concurrency,
+        "honor_retry_after": honor_retry_after,
         "seconds": elapsed,
         "requests": total,
         "succeeded": ok,
@@ -127,6 +167,14 @@ async fn main() {
         "p50_ms": percentile(0.5),
         "p90_ms": percentile(0.9),
         "p99_ms": percentile(0.99),
+        "max_ms": percentile(1.0),
+        "shed": shed_latencies.len(),
+        "shed_p50_ms": percentile_ms(&shed_latencies, 0.5),
+        "shed_p99_ms": percentile_ms(&shed_latencies, 0.99),
+        "retry_after_s": {
+            "min": retry_after.iter().min(),
+            "max": retry_after.iter().max(),
+        },
     });
     println!("{report}");
 }

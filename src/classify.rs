@@ -33,6 +33,7 @@ struct Line<'a> {
 /// Classifies every image, writing one JSON line each to `out`. A bad image
 /// gets an `error` line and the rest go on; returns how many failed.
 pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
+    crate::weights::verify_release_hash(&args.weights)?;
     let classifier = Classifier::load_file(args.model, &args.weights, args.options)
         .map_err(|e| anyhow::anyhow!("loading {}: {e}", args.weights.display()))?;
     let spec = classifier.transform_spec();

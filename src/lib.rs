@@ -16,32 +16,44 @@
 //! - [`preprocess`]: bytes → decoded, EXIF-oriented RGB → timm's eval
 //!   resize and center crop, as an 8-bit crop (no tch).
 //! - [`weights`]: reads safetensors, zip and legacy PyTorch checkpoints into
-//!   plain tensors without Python (no tch).
+//!   plain tensors without Python (no tch), and checks the SHA-256 prefix of
+//!   release file names (`…-90cf2d6e.pth`).
+//! - [`hub`]: `hf://` weights and the default published ones, found in the
+//!   standard Hugging Face cache or downloaded into it (hf-hub) at start-up.
 //! - [`batching`]: the generic bounded queue and dynamic batching policy
 //!   (no tch, testable on its own).
 //! - [`model`]: SE-ResNeXt built from a checkpoint by timm's key names;
 //!   [`model::Classifier`] turns crops into probabilities. The only place tch lives.
 //!
-//! - [`pool`]: replica threads that own a model each, warm every batch shape
-//!   and serve their model's queue.
+//! - [`pool`]: resolves each model's weights to a local file first (Hub,
+//!   existence, release hash), then runs replica threads that own a model
+//!   each, warm every batch shape and serve their model's queue.
 //!
 //! Facade:
 //! - [`infer`]: admission → preprocess on a bounded CPU pool → batch queue →
-//!   labelled top-k with timings.
+//!   labelled top-k with timings (V1), or full probabilities for encoded or
+//!   client-normalized images (KServe V2).
 //!
 //! Edge:
-//! - [`http`]: routes, request parsing, DTOs and the error → status mapping.
+//! - [`http`]: routes (V1, and KServe V2 with binary tensor data), request
+//!   parsing, DTOs and the error → status mapping; the optional API key,
+//!   CORS and the body-read deadline.
 //!
 //! Root:
 //! - [`server`]: wiring, listeners and the graceful shutdown sequence.
 //! - [`classify`]: the `classify` command, local files in, JSON lines out.
 //! - [`bench`]: the `bench` command, in-process forward throughput.
+//! - `fuzzing`: one entry point per parser of untrusted bytes, for the fuzz
+//!   targets in `fuzz/` and the replay of their saved inputs in `make test`.
 
 pub mod batching;
 pub mod bench;
 pub mod classify;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod http;
+pub mod hub;
 pub mod infer;
 pub mod labels;
 pub mod metrics;

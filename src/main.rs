@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use seresnext_serve::classify::{self, ClassifyArgs};
-use seresnext_serve::config::{Config, DeviceSpec, LogFormat, Overrides, Precision};
+use seresnext_serve::config::{
+    ApiKey, Config, DeviceSpec, LogFormat, Overrides, Precision, WeightsSource,
+};
 use seresnext_serve::model::{resolve_device, Classifier, LoadOptions, ModelId};
 use seresnext_serve::{server, telemetry};
 
@@ -42,9 +44,10 @@ enum Command {
         /// Overrides `device` of every model (auto | cpu | cuda | cuda:N).
         #[arg(long, env = "SERESNEXT_DEVICE")]
         device: Option<DeviceSpec>,
-        /// Overrides `weights` of the first model (a file, or "random").
+        /// Overrides `weights` of the first model: a file,
+        /// hf://<org>/<repo>[@<revision>][/<file>], "pretrained" or "random".
         #[arg(long, env = "SERESNEXT_WEIGHTS")]
-        weights: Option<PathBuf>,
+        weights: Option<WeightsSource>,
     },
     /// Time in-process forward passes per batch size; one JSON line each.
     Bench {
@@ -107,6 +110,15 @@ fn parse_model(name: &str) -> Result<ModelId, String> {
             .collect();
         format!("unknown model {name:?}; known: {}", known.join(", "))
     })
+}
+
+/// `SERESNEXT_API_KEY`, the only way besides the config file to set the key:
+/// a command-line flag would show it to every user of `ps`. Empty means unset.
+fn api_key_from_env() -> Option<ApiKey> {
+    std::env::var("SERESNEXT_API_KEY")
+        .ok()
+        .filter(|key| !key.is_empty())
+        .map(ApiKey::new)
 }
 
 fn serve(config_path: Option<PathBuf>, overrides: Overrides) -> ExitCode {
@@ -217,6 +229,7 @@ fn main() -> ExitCode {
                 log_format,
                 device,
                 weights,
+                api_key: api_key_from_env(),
             },
         ),
         Command::Classify {

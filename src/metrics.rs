@@ -47,11 +47,13 @@ pub enum RejectionReason {
     TooLarge,
     /// Undecodable image or malformed request (400/415/422).
     InvalidInput,
+    /// The body did not arrive within `server.body_read_timeout_ms` (408).
+    BodyTimeout,
 }
 
 impl RejectionReason {
     /// Every reason, e.g. to pre-create their series at zero.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::QueueFull,
         Self::ShuttingDown,
         Self::NotReady,
@@ -59,6 +61,7 @@ impl RejectionReason {
         Self::Cancelled,
         Self::TooLarge,
         Self::InvalidInput,
+        Self::BodyTimeout,
     ];
 
     /// The label value written to Prometheus.
@@ -71,6 +74,7 @@ impl RejectionReason {
             Self::Cancelled => "cancelled",
             Self::TooLarge => "too_large",
             Self::InvalidInput => "invalid_input",
+            Self::BodyTimeout => "body_timeout",
         }
     }
 }

@@ -128,6 +128,38 @@ impl<T, R> BatchQueue<T, R> {
         Ok(PendingResults::new(receivers))
     }
 
+    /// Refuses `items` more at once, as [`Self::try_submit`] would now, so a
+    /// caller can shed a request before spending work on it (decoding its
+    /// images). Advisory: the queue may fill in between, so `try_submit`
+    /// still decides. Counted like a `try_submit` refusal.
+    pub fn check_room(&self, items: usize) -> Result<(), SubmitError> {
+        let shared = &self.shared;
+        let capacity = shared.config.queue_capacity;
+        if items > capacity {
+            return Err(SubmitError::TooLarge { items, capacity });
+        }
+        let mut state = shared.lock_state();
+        if state.queue.len() + items <= capacity {
+            return Ok(());
+        }
+        // As in `try_submit`: dead items must not make the queue look full.
+        let now = Instant::now();
+        let dead = take_dead_items(&mut state.queue, now);
+        let depth = state.queue.len();
+        drop(state);
+        shared.dispose_dead(dead, now);
+        if depth + items <= capacity {
+            return Ok(());
+        }
+        Counters::add(&shared.counters.rejected_full, 1);
+        shared.observer.rejected_full(items);
+        Err(SubmitError::QueueFull {
+            depth,
+            capacity,
+            retry_after: shared.retry_after_for_depth(depth),
+        })
+    }
+
     /// Blocks the calling worker thread until a batch is due and returns it:
     /// at once when `max_batch_size` items are queued, otherwise once the
     /// oldest item has waited `max_batch_delay` since its enqueue. Returns

@@ -331,6 +331,36 @@ fn retry_after_follows_reported_batch_time() {
     assert_eq!(queue.retry_after_estimate(), Duration::from_millis(200));
 }
 
+#[test]
+fn retry_after_grows_with_queue_depth_up_to_the_rejection() {
+    let queue = new_queue(config(4, Duration::from_millis(5), 32));
+    let mut pending = Vec::new();
+    let mut previous = Duration::ZERO;
+    for _ in 0..4 {
+        pending.push(queue.try_submit((0..8).collect(), None).unwrap());
+        let estimate = queue.retry_after_estimate();
+        assert!(estimate > previous, "{estimate:?} after {previous:?}");
+        previous = estimate;
+    }
+    // Full: the rejection carries the estimate for the depth it met.
+    match queue.try_submit(vec![0], None) {
+        Err(SubmitError::QueueFull { retry_after, .. }) => assert_eq!(retry_after, previous),
+        other => panic!("expected QueueFull, got {other:?}"),
+    }
+    // The early check refuses alike, and so does the counter.
+    assert!(matches!(
+        queue.check_room(1),
+        Err(SubmitError::QueueFull { retry_after, .. }) if retry_after == previous
+    ));
+    assert_eq!(queue.stats().rejected_full, 2);
+    assert!(matches!(
+        queue.check_room(33),
+        Err(SubmitError::TooLarge { .. })
+    ));
+    drop(pending);
+    assert_eq!(queue.check_room(32), Ok(()), "cancelled items make room");
+}
+
 #[tokio::test]
 async fn concurrent_submitters_and_workers_get_their_own_results() {
     const WORKERS: usize = 3;

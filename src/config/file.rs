@@ -17,7 +17,7 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
-use super::{DeviceSpec, Precision};
+use super::{ApiKey, DeviceSpec, Precision, WeightsSource};
 
 /// The whole service configuration: one HTTP server serving one or more models.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -26,6 +26,10 @@ pub struct Config {
     /// Listener, limits, thread pools and shutdown behaviour (`[server]`).
     #[serde(default)]
     pub server: ServerConfig,
+    /// Where Hugging Face Hub weights are cached and whether the Hub may be
+    /// asked at all (`[hub]`).
+    #[serde(default)]
+    pub hub: HubConfig,
     /// The models to serve (`[[models]]`); a file without any gets the
     /// default model so `[server]`-only files work.
     #[serde(default = "default_models")]
@@ -36,6 +40,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             server: ServerConfig::default(),
+            hub: HubConfig::default(),
             models: default_models(),
         }
     }
@@ -64,6 +69,22 @@ pub struct ServerConfig {
     /// Most images in one request; more get 413. Bounds the work one client
     /// can enqueue with a single call.
     pub max_images_per_request: usize,
+    /// Most pixels (width x height) one image may have, read from its header
+    /// before any pixel buffer exists; more get 413. The real memory bound:
+    /// a few hundred bytes of PNG can announce 100k x 100k pixels.
+    pub max_image_pixels: u64,
+    /// Longest side, in pixels, one image may have; longer get 413.
+    pub max_image_side: u32,
+    /// Time allowed to receive a whole request body, from the moment its
+    /// headers arrived; past it the request gets 408 and the connection is
+    /// closed, so a client trickling its upload cannot hold one open forever.
+    pub body_read_timeout_ms: u64,
+    /// Bearer token required on the inference and model routes; empty = no
+    /// authentication. `SERESNEXT_API_KEY` overrides it. Never logged.
+    pub api_key: ApiKey,
+    /// Origins (`https://app.example.com`) allowed to call the API from a
+    /// browser; empty = no CORS headers at all, so browsers refuse cross-origin calls.
+    pub cors_allow_origins: Vec<String>,
     /// Size of the bounded CPU pool for decode/resize; 0 = number of cores.
     /// Kept separate from the async runtime so decoding never stalls I/O.
     pub preprocess_threads: usize,
@@ -87,6 +108,11 @@ impl Default for ServerConfig {
             request_timeout_ms: 30_000,
             max_body_bytes: 32 * 1024 * 1024,
             max_images_per_request: 64,
+            max_image_pixels: 50_000_000,
+            max_image_side: 16_384,
+            body_read_timeout_ms: 30_000,
+            api_key: ApiKey::default(),
+            cors_allow_origins: Vec::new(),
             preprocess_threads: 0,
             intra_op_threads: 0,
             shutdown_grace_ms: 0,
@@ -100,6 +126,11 @@ impl ServerConfig {
     /// [`Self::request_timeout_ms`] as a `Duration`.
     pub fn request_timeout(&self) -> Duration {
         Duration::from_millis(self.request_timeout_ms)
+    }
+
+    /// [`Self::body_read_timeout_ms`] as a `Duration`.
+    pub fn body_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.body_read_timeout_ms)
     }
 
     /// [`Self::shutdown_grace_ms`] as a `Duration`.
@@ -132,18 +163,34 @@ impl ServerConfig {
     }
 }
 
+/// `[hub]`: the Hugging Face Hub cache that `hf://` weights (and the default,
+/// published weights) are read from and downloaded into.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HubConfig {
+    /// The hub cache directory (what `HF_HUB_CACHE` names); empty means the
+    /// standard one, shared with Python's huggingface_hub: `HF_HUB_CACHE`,
+    /// else `$HF_HOME/hub`, else `~/.cache/huggingface/hub`.
+    pub cache_dir: PathBuf,
+    /// Never ask the Hub: weights must already be cached. `HF_HUB_OFFLINE=1`
+    /// turns this on too, as it does for huggingface_hub.
+    pub offline: bool,
+}
+
 /// `[[models]]`: one served model and how it is batched.
 ///
-/// `id` and `weights` must be written in every entry: the default weights
-/// file belongs to the default model, so defaulting it for another id would
-/// only fail later, at load, with a less helpful message.
+/// `id` must be written in every entry. `weights` may be left out: the
+/// default is the published weights of *that* id (on the Hugging Face Hub),
+/// so changing `id` alone can never pair a model with another's weights.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// Catalog name or timm alias (e.g. `seresnext50_32x4d.gluon_in1k`); also
     /// the name clients use in URLs and the `model` label in metrics.
     pub id: String,
-    /// Where the parameters come from.
+    /// Where the parameters come from; left out, the model's published
+    /// weights from the Hub (and then not written when serialised).
+    #[serde(default, skip_serializing_if = "WeightsSource::is_pretrained")]
     pub weights: WeightsSource,
     /// `auto | cpu | cuda | cuda:N`.
     #[serde(default)]
@@ -197,9 +244,7 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             id: "gluon_seresnext50_32x4d".to_owned(),
-            weights: WeightsSource::File(PathBuf::from(
-                "weights/gluon_seresnext50_32x4d-90cf2d6e.pth",
-            )),
+            weights: WeightsSource::Pretrained,
             device: DeviceSpec::default(),
             dtype: Precision::default(),
             replicas: defaults::replicas(),
@@ -216,56 +261,6 @@ impl ModelConfig {
     /// [`Self::max_batch_delay_ms`] as a `Duration`.
     pub fn max_batch_delay(&self) -> Duration {
         Duration::from_millis(self.max_batch_delay_ms)
-    }
-}
-
-/// Where a model's parameters come from, written as one string in the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WeightsSource {
-    /// A checkpoint (`.pth`, `.pt`, `.bin` or `.safetensors`), relative to the
-    /// working directory unless absolute.
-    File(PathBuf),
-    /// `"random"`: seeded random initialisation, for tests and load testing
-    /// without a checkpoint. Never the default, so it cannot happen by accident.
-    Random,
-}
-
-impl WeightsSource {
-    /// The string that selects [`WeightsSource::Random`].
-    pub const RANDOM: &'static str = "random";
-}
-
-impl FromStr for WeightsSource {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "" => Err("weights must not be empty: give a checkpoint path or \"random\"".into()),
-            Self::RANDOM => Ok(Self::Random),
-            path => Ok(Self::File(PathBuf::from(path))),
-        }
-    }
-}
-
-impl fmt::Display for WeightsSource {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::File(path) => write!(f, "{}", path.display()),
-            Self::Random => f.write_str(Self::RANDOM),
-        }
-    }
-}
-
-impl Serialize for WeightsSource {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_str(self)
-    }
-}
-
-impl<'de> Deserialize<'de> for WeightsSource {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
     }
 }
 

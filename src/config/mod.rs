@@ -6,16 +6,23 @@
 //! - [`Config::apply`] layers [`Overrides`] from flags and the environment.
 //! - [`Config::validate`] checks values, naming the offending key in every
 //!   message; the model catalog is passed in, so this module stays a leaf.
+//! - [`WeightsSource`] is what `models[].weights` may say: a file, an
+//!   `hf://` URL ([`HubFile`]), the published weights (no key) or `random`.
+//! - [`ApiKey`] is `server.api_key`, a secret that never shows in `Debug`.
 
 mod device;
 mod file;
 mod overrides;
+mod secret;
 mod validate;
+mod weights;
 
 #[cfg(test)]
 mod tests;
 
 pub use device::{DeviceSpec, Precision};
-pub use file::{Config, ConfigError, LogFormat, ModelConfig, Problem, ServerConfig, WeightsSource};
+pub use file::{Config, ConfigError, HubConfig, LogFormat, ModelConfig, Problem, ServerConfig};
 pub use overrides::Overrides;
+pub use secret::ApiKey;
 pub use validate::WEIGHTS_EXTENSIONS;
+pub use weights::{HubFile, WeightsSource};

@@ -4,10 +4,8 @@
 //! fill in, so the precedence rule (flag or env beats file beats default) is
 //! implemented and tested here, once.
 
-use std::path::PathBuf;
-
-use super::file::{Config, LogFormat, WeightsSource};
-use super::DeviceSpec;
+use super::file::{Config, LogFormat};
+use super::{ApiKey, DeviceSpec, WeightsSource};
 
 /// Values given on the command line or in the environment; `None` keeps the
 /// file's value.
@@ -24,9 +22,13 @@ pub struct Overrides {
     /// Replaces `device` of every model: one flag moves a whole deployment
     /// between CPU and GPU.
     pub device: Option<DeviceSpec>,
-    /// Replaces `weights` of the first model, the common single-model case.
+    /// Replaces `weights` of the first model, the common single-model case:
+    /// a file, an `hf://` URL, `pretrained` or `random`, parsed as in the file.
     /// Ignored when the config has no models (validation then reports that).
-    pub weights: Option<PathBuf>,
+    pub weights: Option<WeightsSource>,
+    /// Replaces `server.api_key`. Only ever read from the environment
+    /// (`SERESNEXT_API_KEY`): a flag would show the key in `ps`.
+    pub api_key: Option<ApiKey>,
 }
 
 impl Config {
@@ -41,6 +43,7 @@ impl Config {
             log_format,
             device,
             weights,
+            api_key,
         } = overrides;
         if let Some(host) = host {
             self.server.host = host;
@@ -60,17 +63,10 @@ impl Config {
             }
         }
         if let (Some(weights), Some(first)) = (weights, self.models.first_mut()) {
-            first.weights = weights_from_path(weights);
+            first.weights = weights;
         }
-    }
-}
-
-/// A path flag means a file, except the literal `random`, so `--weights random`
-/// behaves like `weights = "random"` in the file.
-fn weights_from_path(path: PathBuf) -> WeightsSource {
-    if path.as_os_str() == WeightsSource::RANDOM {
-        WeightsSource::Random
-    } else {
-        WeightsSource::File(path)
+        if let Some(api_key) = api_key {
+            self.server.api_key = api_key;
+        }
     }
 }

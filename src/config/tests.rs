@@ -101,11 +101,47 @@ fn partial_files_take_defaults() {
 }
 
 #[test]
-fn model_entries_must_name_id_and_weights() {
-    let message = parse_error("[[models]]\nid = \"gluon_seresnext50_32x4d\"\n");
-    assert!(message.contains("missing field `weights`"), "{message}");
+fn model_entries_must_name_id_and_may_leave_weights_out() {
     let message = parse_error("[[models]]\nweights = \"random\"\n");
     assert!(message.contains("missing field `id`"), "{message}");
+
+    // No `weights`: the id's published weights, and the key stays out when
+    // written back, so the default is never frozen into another model's file.
+    let config =
+        Config::from_toml_str("[[models]]\nid = \"gluon_seresnext101_32x4d\"\n").expect("parses");
+    assert_eq!(config.models[0].weights, WeightsSource::Pretrained);
+    config.validate(known).expect("valid");
+    let text = toml::to_string(&config).expect("serialises");
+    assert!(!text.contains("weights"), "{text}");
+
+    let text = "[[models]]\nid = \"gluon_seresnext50_32x4d\"\n\
+                weights = \"hf://timm/seresnext50_32x4d.gluon_in1k@abc/model.safetensors\"\n";
+    let config = Config::from_toml_str(text).expect("parses");
+    let WeightsSource::Hub(file) = &config.models[0].weights else {
+        panic!(
+            "expected an hf:// source, got {:?}",
+            config.models[0].weights
+        );
+    };
+    assert_eq!(file.repo_id, "timm/seresnext50_32x4d.gluon_in1k");
+    assert_eq!(file.revision, "abc");
+    config.validate(known).expect("valid");
+
+    let message = parse_error("[[models]]\nid = \"x\"\nweights = \"hf://timm\"\n");
+    assert!(message.contains("weights = \"hf://timm\""), "{message}");
+    assert!(message.contains("<org>/<repo>"), "{message}");
+}
+
+#[test]
+fn hub_table_parses_and_defaults_to_the_standard_cache() {
+    assert_eq!(Config::default().hub, HubConfig::default());
+    assert!(Config::default().hub.cache_dir.as_os_str().is_empty());
+    let config = Config::from_toml_str("[hub]\ncache_dir = \"/models/hf\"\noffline = true\n")
+        .expect("parses");
+    assert_eq!(config.hub.cache_dir, PathBuf::from("/models/hf"));
+    assert!(config.hub.offline);
+    let message = parse_error("[hub]\nhf_home = \"/x\"\n");
+    assert!(message.contains("unknown field `hf_home`"), "{message}");
 }
 
 #[test]
@@ -242,9 +278,11 @@ fn overrides_win_over_the_file() {
         metrics_port: Some(9100),
         log_format: Some(LogFormat::Json),
         device: Some(DeviceSpec::Cuda(1)),
-        weights: Some(PathBuf::from("c.safetensors")),
+        weights: Some(WeightsSource::File(PathBuf::from("c.safetensors"))),
+        api_key: Some(ApiKey::new("from-the-environment")),
     });
     assert_eq!(config.server.host, "127.0.0.1");
+    assert!(config.server.api_key.matches("from-the-environment"));
     assert_eq!(config.server.port, 0);
     assert_eq!(config.server.metrics_port, 9100);
     assert_eq!(config.server.log_format, LogFormat::Json);
@@ -266,10 +304,55 @@ fn overrides_win_over_the_file() {
     assert_eq!(config, before);
 
     config.apply(Overrides {
-        weights: Some(PathBuf::from("random")),
+        weights: Some(WeightsSource::Random),
         ..Overrides::default()
     });
     assert_eq!(config.models[0].weights, WeightsSource::Random);
+}
+
+#[test]
+fn hardening_limits_are_validated_by_key() {
+    let mut config = Config::default();
+    config.server.max_image_pixels = 0;
+    config.server.max_image_side = 0;
+    config.server.body_read_timeout_ms = 0;
+    config.server.api_key = ApiKey::new("short");
+    config.server.cors_allow_origins = vec![
+        "https://app.example.com".into(),
+        "http://localhost:3000".into(),
+        "*".into(),
+        "https://example.com/".into(),
+        "ftp://example.com".into(),
+    ];
+    let problems = problems(&config);
+    for key in [
+        "server.max_image_pixels",
+        "server.max_image_side",
+        "server.body_read_timeout_ms",
+        "server.api_key",
+        "server.cors_allow_origins[2]",
+        "server.cors_allow_origins[3]",
+        "server.cors_allow_origins[4]",
+    ] {
+        assert!(problems.iter().any(|p| p.key == key), "{key}: {problems:?}");
+    }
+    assert!(!problems
+        .iter()
+        .any(|p| p.key.ends_with("[0]") || p.key.ends_with("[1]")));
+}
+
+#[test]
+fn the_api_key_never_shows_in_debug_output() {
+    let text = "[server]\napi_key = \"do-not-print-this-key-0123456789\"\n";
+    let config = Config::from_toml_str(text).expect("parses");
+    config.validate(known).expect("a long key is valid");
+    assert!(config
+        .server
+        .api_key
+        .matches("do-not-print-this-key-0123456789"));
+    let shown = format!("{config:?} {config:#?}");
+    assert!(!shown.contains("do-not-print"), "{shown}");
+    assert!(shown.contains("redacted"));
 }
 
 #[test]

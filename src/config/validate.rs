@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::file::{Config, ConfigError, ModelConfig, Problem, ServerConfig, WeightsSource};
+use super::file::{Config, ConfigError, ModelConfig, Problem, ServerConfig};
+use super::WeightsSource;
 
 /// Checkpoint extensions the weights loader understands.
 pub const WEIGHTS_EXTENSIONS: [&str; 4] = ["pth", "pt", "bin", "safetensors"];
@@ -90,12 +91,49 @@ fn check_server(server: &ServerConfig, problems: &mut Vec<Problem>) {
             "server.max_images_per_request",
             server.max_images_per_request == 0,
         ),
+        ("server.max_image_pixels", server.max_image_pixels == 0),
+        ("server.max_image_side", server.max_image_side == 0),
+        (
+            "server.body_read_timeout_ms",
+            server.body_read_timeout_ms == 0,
+        ),
     ];
     for (key, is_zero) in at_least_one {
         if is_zero {
             problems.push(problem(key, "must be at least 1"));
         }
     }
+    if let Some(reason) = server.api_key.problem() {
+        problems.push(problem("server.api_key", reason));
+    }
+    for (index, origin) in server.cors_allow_origins.iter().enumerate() {
+        if let Some(reason) = origin_problem(origin) {
+            problems.push(problem(
+                format!("server.cors_allow_origins[{index}]"),
+                format!("{origin:?} {reason}"),
+            ));
+        }
+    }
+}
+
+/// Why a CORS origin would never match a browser's `Origin` header, which is
+/// exactly `scheme://host[:port]`. `*` is refused: allowing every site is a
+/// decision to spell out with a proxy, not a default one can slip into.
+fn origin_problem(origin: &str) -> Option<&'static str> {
+    let Some((scheme, authority)) = origin.split_once("://") else {
+        return Some("must be scheme://host[:port], e.g. https://app.example.com");
+    };
+    if !matches!(scheme, "http" | "https") {
+        return Some("must start with http:// or https://");
+    }
+    let valid_authority = !authority.is_empty()
+        && authority
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+    if !valid_authority {
+        return Some("must be scheme://host[:port] with no path, wildcard or trailing slash");
+    }
+    None
 }
 
 fn check_model(
@@ -110,7 +148,7 @@ fn check_model(
             problems.push(problem(
                 key("weights"),
                 format!(
-                    "{:?} is not a supported checkpoint: expected a .pth, .pt, .bin or .safetensors file, or \"random\"",
+                    "{:?} is not a supported checkpoint: expected a .pth, .pt, .bin or .safetensors file, an hf:// URL, or \"random\"",
                     path.display().to_string()
                 ),
             ));

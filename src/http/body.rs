@@ -18,6 +18,7 @@ use base64::{alphabet, Engine};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use super::body_deadline;
 use super::parse::{BodyKind, Params, RequestError};
 
 /// The images of one request and what its body said about parameters.
@@ -48,13 +49,17 @@ pub async fn read_body(
             })
         }
         BodyKind::Multipart => {
-            let multipart = Multipart::from_request(request, &())
-                .await
-                .map_err(|e| RequestError::InvalidMultipart(e.body_text()))?;
-            Ok(ParsedBody {
-                images: read_multipart(multipart, body_limit, max_images).await?,
-                params: Params::default(),
+            let deadline = body_deadline::of(&request);
+            body_deadline::within(deadline, async move {
+                let multipart = Multipart::from_request(request, &())
+                    .await
+                    .map_err(|e| RequestError::InvalidMultipart(e.body_text()))?;
+                Ok(ParsedBody {
+                    images: read_multipart(multipart, body_limit, max_images).await?,
+                    params: Params::default(),
+                })
             })
+            .await
         }
         BodyKind::Json => {
             let bytes = buffer(request, body_limit).await?;
@@ -66,17 +71,22 @@ pub async fn read_body(
     }
 }
 
-/// The whole body, within the configured limit.
-async fn buffer(request: Request, body_limit: usize) -> Result<Bytes, RequestError> {
-    Bytes::from_request(request, &())
-        .await
-        .map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                RequestError::BodyTooLarge { limit: body_limit }
-            } else {
-                RequestError::Body(rejection.body_text())
-            }
-        })
+/// The whole body, within the configured size limit and before the
+/// request's body deadline.
+pub(super) async fn buffer(request: Request, body_limit: usize) -> Result<Bytes, RequestError> {
+    let deadline = body_deadline::of(&request);
+    body_deadline::within(deadline, async move {
+        Bytes::from_request(request, &())
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    RequestError::BodyTooLarge { limit: body_limit }
+                } else {
+                    RequestError::Body(rejection.body_text())
+                }
+            })
+    })
+    .await
 }
 
 /// Every part is an image, whatever its field name: clients name them

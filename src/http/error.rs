@@ -69,6 +69,16 @@ impl ApiError {
         )
     }
 
+    /// 401 for a request to a guarded route without the right bearer token.
+    /// The message never says whether a token was sent or how it differed.
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "this route needs the header `Authorization: Bearer <api key>`",
+        )
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -93,7 +103,9 @@ pub fn infer_status(error: &InferError) -> StatusCode {
         InferError::NotReady(_) | InferError::ShuttingDown | InferError::QueueFull { .. } => {
             StatusCode::SERVICE_UNAVAILABLE
         }
-        InferError::NoImages | InferError::InvalidTopK { .. } => StatusCode::BAD_REQUEST,
+        InferError::NoImages | InferError::InvalidTopK { .. } | InferError::BadTensor { .. } => {
+            StatusCode::BAD_REQUEST
+        }
         InferError::TooManyImages { .. } => StatusCode::PAYLOAD_TOO_LARGE,
         InferError::BadImage { source, .. } => preprocess_status(source),
         InferError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
@@ -116,12 +128,15 @@ pub fn preprocess_status(error: &PreprocessError) -> StatusCode {
 /// The status of each way the request itself can be malformed.
 pub fn request_status(error: &RequestError) -> StatusCode {
     match error {
-        RequestError::UnsupportedContentType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        RequestError::UnsupportedContentType(_) | RequestError::UnsupportedContentEncoding(_) => {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE
+        }
         RequestError::BodyTooLarge { .. } | RequestError::TooManyImages { .. } => {
             StatusCode::PAYLOAD_TOO_LARGE
         }
         RequestError::UnknownAction(_) => StatusCode::NOT_FOUND,
         RequestError::WrongMethod { .. } => StatusCode::METHOD_NOT_ALLOWED,
+        RequestError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
         RequestError::EmptyBody
         | RequestError::Body(_)
         | RequestError::InvalidJson(_)
@@ -130,7 +145,9 @@ pub fn request_status(error: &RequestError) -> StatusCode {
         | RequestError::NoImages
         | RequestError::InvalidTopK(_)
         | RequestError::InvalidTimeout(_)
-        | RequestError::InvalidParameter(_) => StatusCode::BAD_REQUEST,
+        | RequestError::InvalidParameter(_)
+        | RequestError::InvalidTensor(_)
+        | RequestError::InvalidBinaryData(_) => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -138,6 +155,7 @@ pub fn request_status(error: &RequestError) -> StatusCode {
 pub fn request_rejection(error: &RequestError) -> RejectionReason {
     match request_status(error) {
         StatusCode::PAYLOAD_TOO_LARGE => RejectionReason::TooLarge,
+        StatusCode::REQUEST_TIMEOUT => RejectionReason::BodyTimeout,
         _ => RejectionReason::InvalidInput,
     }
 }
@@ -231,6 +249,15 @@ impl IntoResponse for ApiError {
         if let Some(allow) = self.allow {
             headers.insert(header::ALLOW, HeaderValue::from_static(allow));
         }
+        match self.status {
+            // RFC 9110: a 401 names the scheme that would be accepted.
+            StatusCode::UNAUTHORIZED => {
+                headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            }
+            // A 408 leaves the body half-read: the connection cannot be reused.
+            StatusCode::REQUEST_TIMEOUT => return close_connection(response),
+            _ => {}
+        }
         response
     }
 }
@@ -297,6 +324,14 @@ mod tests {
                 500,
                 "preprocess_failed",
             ),
+            (
+                InferError::BadTensor {
+                    index: 0,
+                    reason: "x".into(),
+                },
+                400,
+                "invalid_tensor",
+            ),
             (InferError::DeadlineExceeded, 504, "deadline_exceeded"),
             (InferError::Internal("x".into()), 500, "internal_error"),
         ];
@@ -352,6 +387,10 @@ mod tests {
             (RequestError::InvalidTopK("x".into()), 400),
             (RequestError::EmptyBody, 400),
             (RequestError::UnknownAction("explain".into()), 404),
+            (RequestError::InvalidTensor("x".into()), 400),
+            (RequestError::InvalidBinaryData("x".into()), 400),
+            (RequestError::UnsupportedContentEncoding("gzip".into()), 415),
+            (RequestError::BodyTimeout { timeout_ms: 10 }, 408),
         ];
         for (error, status) in cases {
             assert_eq!(ApiError::from(error).status().as_u16(), status);
@@ -364,6 +403,22 @@ mod tests {
             request_rejection(&RequestError::EmptyBody),
             RejectionReason::InvalidInput
         );
+        assert_eq!(
+            request_rejection(&RequestError::BodyTimeout { timeout_ms: 1 }),
+            RejectionReason::BodyTimeout
+        );
+    }
+
+    #[test]
+    fn status_specific_headers_are_added() {
+        let unauthorized = ApiError::unauthorized();
+        assert_eq!(unauthorized.error_type(), "unauthorized");
+        let response = unauthorized.into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
+        let timeout = ApiError::from(RequestError::BodyTimeout { timeout_ms: 5 }).into_response();
+        assert_eq!(timeout.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(timeout.headers()[header::CONNECTION], "close");
     }
 
     #[test]

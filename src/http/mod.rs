@@ -7,19 +7,32 @@
 //! - `predict`: `POST /v1/models/{model}:predict`; `parse` and `body` turn
 //!   the request into images and parameters.
 //! - `models`: listing and per-model metadata; `health`: probes and `/metrics`.
+//! - `v2`: the Open Inference Protocol (KServe V2): metadata, readiness and
+//!   inference; `v2_request` parses its requests (`v2_data` their JSON
+//!   tensor data), `v2_binary` the binary tensor data framing.
 //! - `error`: the one JSON error shape and the one status mapping; `dto`:
 //!   success bodies.
+//! - `security`: the optional API key on the guarded routes and CORS;
+//!   `body_deadline`: the whole-body read deadline against slow uploads.
 //!
 //! Every response carries `x-request-id` (the client's, or a fresh UUID v4),
 //! and every request runs in a tracing span that records it.
 
 mod body;
+mod body_deadline;
 mod dto;
 mod error;
+// The parsers as functions of one byte string, for `crate::fuzzing`.
+pub(crate) mod fuzz;
 mod health;
 mod models;
 mod parse;
 mod predict;
+mod security;
+mod v2;
+mod v2_binary;
+mod v2_data;
+mod v2_request;
 
 use std::sync::Arc;
 
@@ -76,6 +89,10 @@ enum Endpoint {
     ListModels,
     ModelMetadata,
     Predict,
+    ServerMetadataV2,
+    ModelMetadataV2,
+    ModelReadyV2,
+    InferV2,
 }
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
@@ -100,6 +117,10 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/models", Endpoint::ListModels),
     route("GET", "/v1/models/{model}", Endpoint::ModelMetadata),
     route("POST", "/v1/models/{model}:predict", Endpoint::Predict),
+    route("GET", "/v2", Endpoint::ServerMetadataV2),
+    route("GET", "/v2/models/{model}", Endpoint::ModelMetadataV2),
+    route("GET", "/v2/models/{model}/ready", Endpoint::ModelReadyV2),
+    route("POST", "/v2/models/{model}/infer", Endpoint::InferV2),
 ];
 
 impl Route {
@@ -111,6 +132,23 @@ impl Route {
             .replace("{model}", "{model_action}")
     }
 
+    /// Whether the route answers without the API key. Probes and metrics do:
+    /// orchestrators and Prometheus carry no token, and those routes reveal
+    /// nothing about inputs. Matched exhaustively, so a new endpoint needs a
+    /// decision here.
+    fn is_public(&self) -> bool {
+        match self.endpoint {
+            Endpoint::Live | Endpoint::Ready | Endpoint::Metrics => true,
+            Endpoint::ListModels
+            | Endpoint::ModelMetadata
+            | Endpoint::Predict
+            | Endpoint::ServerMetadataV2
+            | Endpoint::ModelMetadataV2
+            | Endpoint::ModelReadyV2
+            | Endpoint::InferV2 => false,
+        }
+    }
+
     fn handler(&self) -> MethodRouter<AppState> {
         match self.endpoint {
             Endpoint::Live => get(health::live),
@@ -119,6 +157,10 @@ impl Route {
             Endpoint::ListModels => get(models::list),
             Endpoint::ModelMetadata => get(models::get),
             Endpoint::Predict => post(predict::predict),
+            Endpoint::ServerMetadataV2 => get(v2::server_metadata),
+            Endpoint::ModelMetadataV2 => get(v2::model_metadata),
+            Endpoint::ModelReadyV2 => get(v2::model_ready),
+            Endpoint::InferV2 => post(v2::infer),
         }
     }
 }
@@ -141,16 +183,30 @@ pub fn metrics_router(state: AppState) -> Router {
 
 fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router {
     let body_limit = state.server.max_body_bytes;
+    let api_key = state.server.api_key.clone();
     let mut router = Router::new();
     for route in routes {
+        let mut handler = route.handler();
+        if api_key.is_set() && !route.is_public() {
+            // A route layer: unknown paths and wrong methods keep their
+            // 404/405, which reveal nothing a client could not guess.
+            handler = handler.route_layer(axum::middleware::from_fn_with_state(
+                api_key.clone(),
+                security::require_api_key,
+            ));
+        }
         // Routes sharing an axum path merge into one method router.
-        router = router.route(&route.axum_path(), route.handler());
+        router = router.route(&route.axum_path(), handler);
     }
-    router
+    let router = router
         // Must follow the routes: it is applied to those already added.
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.server.body_read_timeout(),
+            body_deadline::stamp,
+        ))
         // Outermost first: set the id, trace with it, copy it to the response.
         .layer(
             tower::ServiceBuilder::new()
@@ -164,8 +220,15 @@ fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router
                         .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
                 )
                 .layer(PropagateRequestIdLayer::x_request_id()),
-        )
-        .with_state(state)
+        );
+    // Outermost: preflights are answered before the key is checked, and
+    // every answer (401s and 404s included) carries the CORS headers a
+    // browser needs to read it.
+    let router = match security::cors_layer(&state.server.cors_allow_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.with_state(state)
 }
 
 /// One span per request, carrying its id so every log line of the request

@@ -30,6 +30,8 @@ pub enum RequestError {
     BodyTooLarge { limit: usize },
     #[error("cannot read the request body: {0}")]
     Body(String),
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
     #[error("invalid JSON body: {0}")]
     InvalidJson(String),
     #[error("instances[{index}]: invalid base64: {reason}")]
@@ -46,6 +48,12 @@ pub enum RequestError {
     InvalidTimeout(String),
     #[error("{0}")]
     InvalidParameter(String),
+    #[error("{0}")]
+    InvalidTensor(String),
+    #[error("invalid binary tensor data: {0}")]
+    InvalidBinaryData(String),
+    #[error("unsupported content encoding {0:?}: send the body uncompressed")]
+    UnsupportedContentEncoding(String),
     #[error("unknown model action {0:?}: the only action is :predict")]
     UnknownAction(String),
     #[error("method {method} is not allowed here; allowed: {allow}")]
@@ -60,6 +68,7 @@ impl RequestError {
             Self::EmptyBody => "empty_body",
             Self::BodyTooLarge { .. } => "payload_too_large",
             Self::Body(_) => "invalid_body",
+            Self::BodyTimeout { .. } => "body_timeout",
             Self::InvalidJson(_) => "invalid_json",
             Self::InvalidBase64 { .. } => "invalid_base64",
             Self::InvalidMultipart(_) => "invalid_multipart",
@@ -68,6 +77,9 @@ impl RequestError {
             Self::InvalidTopK(_) => "invalid_top_k",
             Self::InvalidTimeout(_) => "invalid_timeout",
             Self::InvalidParameter(_) => "invalid_parameter",
+            Self::InvalidTensor(_) => "invalid_tensor",
+            Self::InvalidBinaryData(_) => "invalid_binary_data",
+            Self::UnsupportedContentEncoding(_) => "unsupported_media_type",
             Self::UnknownAction(_) => "not_found",
             Self::WrongMethod { .. } => "method_not_allowed",
         }

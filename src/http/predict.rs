@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 
 use super::body::read_body;
-use super::dto::PredictResponse;
+use super::dto::{PredictResponse, TimingMs};
 use super::error::{close_connection, request_rejection, ApiError};
 use super::models::model_segment;
 use super::parse::{
@@ -25,7 +25,7 @@ use crate::metrics::Metrics;
 
 /// The `model` label for requests that name no served model: one fixed
 /// value, so clients cannot grow the label's cardinality.
-const UNKNOWN_MODEL_LABEL: &str = "unknown";
+pub(super) const UNKNOWN_MODEL_LABEL: &str = "unknown";
 
 /// Counted for a request whose client went away before the answer (nginx's
 /// "client closed request"); no real response carries it.
@@ -63,11 +63,7 @@ pub async fn predict(
             return response;
         }
     };
-    let mut counter = RequestCounter {
-        metrics,
-        label,
-        counted: false,
-    };
+    let mut counter = RequestCounter::new(metrics, label);
     let response = match prepare(&state, model, request).await {
         Ok(predict) => match state.service.predict(predict).await {
             Ok(output) => success(output),
@@ -121,7 +117,12 @@ async fn prepare(
 fn success(output: PredictOutput) -> Response {
     let random_weights = output.random_weights;
     let body = PredictResponse::from(output);
-    let timing = body.timing;
+    let headers = timing_headers(body.timing, random_weights);
+    (headers, Json(body)).into_response()
+}
+
+/// The `x-*-time-ms` headers, and `x-random-weights` when it applies.
+pub(super) fn timing_headers(timing: TimingMs, random_weights: bool) -> HeaderMap {
     let mut headers = HeaderMap::new();
     for (name, ms) in [
         ("x-preprocess-time-ms", timing.preprocess_ms),
@@ -139,19 +140,27 @@ fn success(output: PredictOutput) -> Response {
             HeaderValue::from_static("true"),
         );
     }
-    (headers, Json(body)).into_response()
+    headers
 }
 
 /// Counts the request under its final status exactly once, or under 499 when
 /// the handler is dropped because the client disconnected mid-request.
-struct RequestCounter<'a> {
+pub(super) struct RequestCounter<'a> {
     metrics: &'a Metrics,
     label: &'static str,
     counted: bool,
 }
 
-impl RequestCounter<'_> {
-    fn finish(&mut self, status: StatusCode) {
+impl<'a> RequestCounter<'a> {
+    pub(super) fn new(metrics: &'a Metrics, label: &'static str) -> Self {
+        Self {
+            metrics,
+            label,
+            counted: false,
+        }
+    }
+
+    pub(super) fn finish(&mut self, status: StatusCode) {
         self.metrics.count_request(self.label, status.as_u16());
         self.counted = true;
     }

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::metrics::RejectionReason;
 use crate::preprocess::PreprocessError;
 
 /// Why a request was not answered with predictions.
@@ -40,6 +41,10 @@ pub enum InferError {
         #[source]
         source: PreprocessError,
     },
+    /// A client-normalized image that cannot run: wrong size or a value
+    /// that is not finite (400).
+    #[error("image {index}: {reason}")]
+    BadTensor { index: usize, reason: String },
     /// The request's deadline passed before its images were classified (504).
     #[error("deadline exceeded before the prediction completed")]
     DeadlineExceeded,
@@ -60,9 +65,26 @@ impl InferError {
             Self::TooManyImages { .. } => "too_many_images",
             Self::InvalidTopK { .. } => "invalid_top_k",
             Self::BadImage { source, .. } => source.error_type(),
+            Self::BadTensor { .. } => "invalid_tensor",
             Self::DeadlineExceeded => "deadline_exceeded",
             Self::Internal(_) => "internal_error",
         }
+    }
+
+    /// The rejection counter a failed request belongs under, if any.
+    pub fn rejection_reason(&self) -> Option<RejectionReason> {
+        Some(match self {
+            Self::QueueFull { .. } => RejectionReason::QueueFull,
+            Self::ShuttingDown => RejectionReason::ShuttingDown,
+            Self::NotReady(_) => RejectionReason::NotReady,
+            Self::DeadlineExceeded => RejectionReason::DeadlineExceeded,
+            Self::TooManyImages { .. } => RejectionReason::TooLarge,
+            Self::BadImage { .. }
+            | Self::BadTensor { .. }
+            | Self::InvalidTopK { .. }
+            | Self::NoImages => RejectionReason::InvalidInput,
+            Self::UnknownModel(_) | Self::Internal(_) => return None,
+        })
     }
 
     /// How long a client should wait before retrying, where that is known.

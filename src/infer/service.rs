@@ -12,13 +12,17 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use super::error::InferError;
+use super::images::{
+    check_normalized, preprocess_all, ClassifyOutput, ClassifyRequest, RequestImages,
+};
 use super::topk::{top_k, ClassScore};
 use crate::batching::{BatchError, BatchQueue, BatcherConfig, SubmitError};
 use crate::config::{Config, ModelConfig, WeightsSource};
-use crate::metrics::{Metrics, RejectionReason};
+use crate::hub::HubSettings;
+use crate::metrics::Metrics;
 use crate::model::ModelId;
-use crate::pool::{self, ImageQueue, MetricsObserver, ModelState, ReplicaSpec};
-use crate::preprocess::{self, DecodeLimits, PreparedImage, TransformSpec};
+use crate::pool::{self, ImageQueue, MetricsObserver, ModelInput, ModelState, ReplicaSpec};
+use crate::preprocess::{DecodeLimits, TransformSpec};
 
 /// One served model: its settings, queue and start-up state.
 pub struct ModelHandle {
@@ -93,17 +97,21 @@ pub struct InferenceService {
 
 impl InferenceService {
     /// Creates every model's queue and starts its replica threads; models load
-    /// concurrently in the background. Fails at once if a weight file is missing.
+    /// concurrently in the background. Weights are resolved first (Hub files
+    /// found in the cache or downloaded, release hashes checked), so a missing
+    /// or wrong file fails here, at once.
     pub fn start(
         config: &Config,
         metrics: Arc<Metrics>,
     ) -> Result<(Self, Vec<JoinHandle<()>>), String> {
+        let hub = HubSettings::from_config(&config.hub);
         let mut models = Vec::new();
         let mut threads = Vec::new();
         for model in &config.models {
             let id = ModelId::parse(&model.id)
                 .ok_or_else(|| format!("unknown model id {:?}", model.id))?;
-            pool::check_weights_exist(id, &model.weights)?;
+            let weights =
+                pool::resolve_weights(id, &model.weights, &hub).map_err(|e| e.to_string())?;
             metrics.register_model(id.name());
             let observer = MetricsObserver {
                 metrics: metrics.clone(),
@@ -122,7 +130,7 @@ impl InferenceService {
             let state = Arc::new(ModelState::new(model.replicas));
             let spec = ReplicaSpec {
                 id,
-                weights: model.weights.clone(),
+                weights,
                 device: model.device,
                 precision: model.dtype,
                 fold_bn: model.fold_bn,
@@ -146,7 +154,11 @@ impl InferenceService {
             preprocess_permits: Arc::new(Semaphore::new(
                 config.server.preprocess_thread_count().max(1),
             )),
-            decode_limits: DecodeLimits::default(),
+            decode_limits: DecodeLimits {
+                max_width: config.server.max_image_side,
+                max_height: config.server.max_image_side,
+                max_pixels: config.server.max_image_pixels,
+            },
             max_images_per_request: config.server.max_images_per_request,
             request_timeout: config.server.request_timeout(),
             draining: AtomicBool::new(false),
@@ -229,14 +241,29 @@ impl InferenceService {
     pub async fn predict(&self, request: PredictRequest) -> Result<PredictOutput, InferError> {
         let started = Instant::now();
         let model = self.model(&request.model)?;
-        let name = model.id.name();
         let result = self.predict_on(model, request, started).await;
-        if let Err(error) = &result {
-            if let Some(reason) = rejection_reason(error) {
-                self.metrics.reject(name, reason);
+        self.count_rejection(model, &result);
+        result
+    }
+
+    /// The full class probabilities of the request's images (encoded or
+    /// client-normalized): admission, preprocessing, batching, as `predict`.
+    pub async fn classify(&self, request: ClassifyRequest) -> Result<ClassifyOutput, InferError> {
+        let started = Instant::now();
+        let model = self.model(&request.model)?;
+        let result = self
+            .classify_on(model, request.images, request.timeout, started)
+            .await;
+        self.count_rejection(model, &result);
+        result
+    }
+
+    fn count_rejection<T>(&self, model: &ModelHandle, result: &Result<T, InferError>) {
+        if let Err(error) = result {
+            if let Some(reason) = error.rejection_reason() {
+                self.metrics.reject(model.id.name(), reason);
             }
         }
-        result
     }
 
     async fn predict_on(
@@ -245,7 +272,6 @@ impl InferenceService {
         request: PredictRequest,
         started: Instant,
     ) -> Result<PredictOutput, InferError> {
-        let name = model.id.name();
         let num_classes = model.id.pretrained_cfg().num_classes;
         if request.top_k < 1 || request.top_k > num_classes as i64 {
             return Err(InferError::InvalidTopK {
@@ -253,7 +279,33 @@ impl InferenceService {
                 max: num_classes,
             });
         }
-        match request.images.len() {
+        let images = RequestImages::Encoded(request.images);
+        let output = self
+            .classify_on(model, images, request.timeout, started)
+            .await?;
+        let top = usize::try_from(request.top_k).unwrap_or(1);
+        Ok(PredictOutput {
+            model: output.model,
+            predictions: output
+                .probabilities
+                .iter()
+                .map(|probabilities| top_k(probabilities, top))
+                .collect(),
+            timing: output.timing,
+            batch_sizes: output.batch_sizes,
+            random_weights: output.random_weights,
+        })
+    }
+
+    async fn classify_on(
+        &self,
+        model: &ModelHandle,
+        images: RequestImages,
+        timeout: Option<Duration>,
+        started: Instant,
+    ) -> Result<ClassifyOutput, InferError> {
+        let name = model.id.name();
+        match images.len() {
             0 => return Err(InferError::NoImages),
             count if count > self.max_images_per_request => {
                 return Err(InferError::TooManyImages {
@@ -269,54 +321,57 @@ impl InferenceService {
         if !model.state.is_ready() {
             return Err(InferError::NotReady(name));
         }
+        // Shed at once when the queue is already full: decoding images that
+        // would then be refused is the work an overloaded server cannot spare.
+        model.queue.check_room(images.len()).map_err(submit_error)?;
         let _in_flight = self.metrics.track_in_flight(name);
-        let timeout = request.timeout.unwrap_or(self.request_timeout);
+        let timeout = timeout.unwrap_or(self.request_timeout);
         let deadline = started + timeout;
 
-        let crops = tokio::time::timeout_at(
-            deadline.into(),
-            self.preprocess_all(request.images, model.transform_spec()),
-        )
-        .await
-        .map_err(|_| InferError::DeadlineExceeded)??;
+        let decoded = matches!(images, RequestImages::Encoded(_));
+        let inputs = match images {
+            RequestImages::Encoded(encoded) => {
+                let crops = tokio::time::timeout_at(
+                    deadline.into(),
+                    preprocess_all(
+                        encoded,
+                        model.transform_spec(),
+                        &self.preprocess_permits,
+                        self.decode_limits,
+                    ),
+                )
+                .await
+                .map_err(|_| InferError::DeadlineExceeded)??;
+                crops.into_iter().map(ModelInput::Crop).collect()
+            }
+            RequestImages::Normalized(normalized) => {
+                check_normalized(normalized, model.id.pretrained_cfg().input_size)?
+            }
+        };
         let preprocess = started.elapsed();
-        self.metrics
-            .preprocess_duration
-            .with_label_values(&[name])
-            .observe(preprocess.as_secs_f64());
+        if decoded {
+            // Only real decode + resize work goes into this histogram.
+            self.metrics
+                .preprocess_duration
+                .with_label_values(&[name])
+                .observe(preprocess.as_secs_f64());
+        }
 
-        let pending =
-            model
-                .queue
-                .try_submit(crops, Some(deadline))
-                .map_err(|error| match error {
-                    SubmitError::QueueFull {
-                        depth,
-                        capacity,
-                        retry_after,
-                    } => InferError::QueueFull {
-                        depth,
-                        capacity,
-                        retry_after,
-                    },
-                    SubmitError::Closed => InferError::ShuttingDown,
-                    SubmitError::TooLarge { items, capacity } => InferError::TooManyImages {
-                        count: items,
-                        limit: capacity,
-                    },
-                })?;
+        let pending = model
+            .queue
+            .try_submit(inputs, Some(deadline))
+            .map_err(submit_error)?;
         // Dropping `pending` on timeout (or when the client goes away and this
         // future is dropped) cancels the queued images before they cost compute.
         let outputs = tokio::time::timeout_at(deadline.into(), pending.wait())
             .await
             .map_err(|_| InferError::DeadlineExceeded)?;
 
-        let top = usize::try_from(request.top_k).unwrap_or(1);
         let mut timing = Timing {
             preprocess,
             ..Timing::default()
         };
-        let mut predictions = Vec::with_capacity(outputs.len());
+        let mut probabilities = Vec::with_capacity(outputs.len());
         let mut batch_sizes = Vec::with_capacity(outputs.len());
         for output in outputs {
             let output = output.map_err(|error| match error {
@@ -327,64 +382,39 @@ impl InferenceService {
             timing.queue = timing.queue.max(output.queue_wait);
             timing.inference = timing.inference.max(output.inference_time);
             batch_sizes.push(output.batch_size);
-            predictions.push(top_k(&output.value, top));
+            probabilities.push(output.value);
         }
         timing.total = started.elapsed();
         self.metrics
             .request_duration
             .with_label_values(&[name])
             .observe(timing.total.as_secs_f64());
-        Ok(PredictOutput {
+        Ok(ClassifyOutput {
             model: model.id,
-            predictions,
+            probabilities,
             timing,
             batch_sizes,
             random_weights: model.random_weights(),
         })
     }
-
-    /// Decodes and transforms every image on the blocking pool, at most
-    /// `preprocess_threads` at a time; the first bad image fails the request.
-    async fn preprocess_all(
-        &self,
-        images: Vec<Bytes>,
-        spec: TransformSpec,
-    ) -> Result<Vec<PreparedImage>, InferError> {
-        let jobs: Vec<_> = images
-            .into_iter()
-            .map(|bytes| {
-                let permits = self.preprocess_permits.clone();
-                let limits = self.decode_limits;
-                tokio::spawn(async move {
-                    let _permit = permits.acquire_owned().await;
-                    tokio::task::spawn_blocking(move || preprocess::prepare(&bytes, &spec, &limits))
-                        .await
-                })
-            })
-            .collect();
-        let mut crops = Vec::with_capacity(jobs.len());
-        for (index, job) in jobs.into_iter().enumerate() {
-            let prepared = job
-                .await
-                .map_err(|e| InferError::Internal(format!("preprocess task: {e}")))?
-                .map_err(|e| InferError::Internal(format!("preprocess task: {e}")))?;
-            crops.push(prepared.map_err(|source| InferError::BadImage { index, source })?);
-        }
-        Ok(crops)
-    }
 }
 
-/// The rejection counter a failed request belongs under, if any.
-fn rejection_reason(error: &InferError) -> Option<RejectionReason> {
-    Some(match error {
-        InferError::QueueFull { .. } => RejectionReason::QueueFull,
-        InferError::ShuttingDown => RejectionReason::ShuttingDown,
-        InferError::NotReady(_) => RejectionReason::NotReady,
-        InferError::DeadlineExceeded => RejectionReason::DeadlineExceeded,
-        InferError::TooManyImages { .. } => RejectionReason::TooLarge,
-        InferError::BadImage { .. } | InferError::InvalidTopK { .. } | InferError::NoImages => {
-            RejectionReason::InvalidInput
-        }
-        InferError::UnknownModel(_) | InferError::Internal(_) => return None,
-    })
+/// The facade's error for a queue refusal.
+fn submit_error(error: SubmitError) -> InferError {
+    match error {
+        SubmitError::QueueFull {
+            depth,
+            capacity,
+            retry_after,
+        } => InferError::QueueFull {
+            depth,
+            capacity,
+            retry_after,
+        },
+        SubmitError::Closed => InferError::ShuttingDown,
+        SubmitError::TooLarge { items, capacity } => InferError::TooManyImages {
+            count: items,
+            limit: capacity,
+        },
+    }
 }

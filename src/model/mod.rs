@@ -1,6 +1,6 @@
 //! SE-ResNeXt on libtorch: the model catalog, the network built from a
-//! checkpoint, and [`Classifier`], which turns 8-bit RGB crops into class
-//! probabilities on a device.
+//! checkpoint, and [`Classifier`], which turns 8-bit RGB crops (or images a
+//! client normalized itself) into class probabilities on a device.
 //!
 //! tch stays inside this module and the pool that owns classifiers: callers
 //! hand in plain bytes and get plain `f32` vectors back.
@@ -38,8 +38,26 @@ pub enum ModelError {
         actual: usize,
         side: u32,
     },
+    #[error("a normalized input must be {expected} floats (3x{side}x{side}), got {actual}")]
+    BadNormalizedInput {
+        expected: usize,
+        actual: usize,
+        side: u32,
+    },
     #[error("libtorch: {0}")]
     Torch(#[from] TchError),
+}
+
+/// One image of a batch, in either form the engine accepts. Borrowed, so a
+/// batch can be assembled from queued items (and padding) without copies.
+#[derive(Debug, Clone, Copy)]
+pub enum ImageInput<'a> {
+    /// An HWC 8-bit RGB crop from our own preprocessing; it is normalized on
+    /// the device, which keeps host-to-device traffic at one byte a value.
+    Crop(&'a [u8]),
+    /// A CHW fp32 image the client already normalized itself (KServe V2
+    /// `FP32` input); it goes to the network as it is.
+    Normalized(&'a [f32]),
 }
 
 fn precision_kind(precision: Precision) -> Kind {
@@ -173,7 +191,8 @@ impl Classifier {
         self.device
     }
 
-    /// Bytes in one input crop (`input_size² · 3`).
+    /// Values in one input image (`input_size² · 3`): the bytes of a crop,
+    /// the floats of a normalized image.
     pub fn input_len(&self) -> usize {
         let side = self.cfg.input_size as usize;
         side * side * 3
@@ -241,9 +260,80 @@ impl Classifier {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        let probabilities = self
-            .logits(&self.input_batch(crops)?)?
-            .f_softmax(-1, Kind::Float)?;
+        self.probabilities(&self.input_batch(crops)?)
+    }
+
+    /// Class probabilities for each image of a batch that may mix crops and
+    /// client-normalized images, in order. A crop goes through exactly the
+    /// normalization [`Classifier::classify`] applies, so it gets the same
+    /// answer whichever other images share its batch.
+    pub fn classify_inputs(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.probabilities(&self.mixed_input_batch(images)?)
+    }
+
+    /// The `[N, 3, H, W]` batch for mixed inputs: the crops are normalized as
+    /// one batch, the normalized images are packed as another, and the two
+    /// are concatenated and put back into request order.
+    fn mixed_input_batch(&self, images: &[ImageInput<'_>]) -> Result<Tensor, ModelError> {
+        let mut crops = Vec::new();
+        let mut normalized = Vec::new();
+        for image in images {
+            match image {
+                ImageInput::Crop(crop) => crops.push(*crop),
+                ImageInput::Normalized(values) => normalized.push(*values),
+            }
+        }
+        if normalized.is_empty() {
+            return self.input_batch(&crops);
+        }
+        let normalized_batch = self.normalized_batch(&normalized)?;
+        if crops.is_empty() {
+            return Ok(normalized_batch);
+        }
+        // Position of each image in `[crops..., normalized...]`.
+        let (mut next_crop, mut next_normalized) = (0i64, crops.len() as i64);
+        let order: Vec<i64> = images
+            .iter()
+            .map(|image| {
+                let counter = match image {
+                    ImageInput::Crop(_) => &mut next_crop,
+                    ImageInput::Normalized(_) => &mut next_normalized,
+                };
+                *counter += 1;
+                *counter - 1
+            })
+            .collect();
+        let order = Tensor::f_from_slice(&order)?.f_to_device(self.device)?;
+        let joined = Tensor::f_cat(&[self.input_batch(&crops)?, normalized_batch], 0)?;
+        Ok(joined.f_index_select(0, &order)?.f_contiguous()?)
+    }
+
+    /// Packs client-normalized CHW fp32 images into a batch on the device.
+    fn normalized_batch(&self, images: &[&[f32]]) -> Result<Tensor, ModelError> {
+        let expected = self.input_len();
+        let mut packed = Vec::with_capacity(expected * images.len());
+        for image in images {
+            if image.len() != expected {
+                return Err(ModelError::BadNormalizedInput {
+                    expected,
+                    actual: image.len(),
+                    side: self.cfg.input_size,
+                });
+            }
+            packed.extend_from_slice(image);
+        }
+        let side = self.cfg.input_size as i64;
+        Ok(Tensor::f_from_slice(&packed)?
+            .f_view([images.len() as i64, 3, side, side])?
+            .f_to_device(self.device)?)
+    }
+
+    /// Softmax over the logits of a normalized batch, one vector per image.
+    fn probabilities(&self, batch: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
+        let probabilities = self.logits(batch)?.f_softmax(-1, Kind::Float)?;
         let classes = self.cfg.num_classes;
         let flat = tensor_to_vec(&probabilities)?;
         Ok(flat.chunks_exact(classes).map(<[f32]>::to_vec).collect())

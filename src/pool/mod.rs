@@ -5,33 +5,36 @@
 //! model reports ready only when all its replicas are warm.
 
 mod buckets;
+mod input;
 mod observer;
 mod replica;
+mod resolve;
 mod state;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use buckets::{batch_buckets, plan_chunks, Chunk};
+pub use input::ModelInput;
 pub use observer::MetricsObserver;
+pub use resolve::{published_file, resolve_weights, ResolveError, ResolvedWeights};
 pub use state::ModelState;
 
 use crate::batching::BatchQueue;
-use crate::config::{DeviceSpec, Precision, WeightsSource};
+use crate::config::{DeviceSpec, Precision};
 use crate::metrics::Metrics;
 use crate::model::ModelId;
-use crate::preprocess::PreparedImage;
 
 /// The queue between the request side and a model's replicas: preprocessed
-/// crops in, probability vectors out.
-pub type ImageQueue = BatchQueue<PreparedImage, Vec<f32>>;
+/// crops or client-normalized images in, probability vectors out.
+pub type ImageQueue = BatchQueue<ModelInput, Vec<f32>>;
 
 /// Everything a replica thread needs to build and run its model.
 #[derive(Debug, Clone)]
 pub struct ReplicaSpec {
     pub id: ModelId,
-    pub weights: WeightsSource,
+    /// Already resolved ([`resolve_weights`]): replicas never search or download.
+    pub weights: ResolvedWeights,
     pub device: DeviceSpec,
     pub precision: Precision,
     pub fold_bn: bool,
@@ -58,26 +61,4 @@ pub fn spawn_replicas(
                 .spawn(move || replica::run_replica(spec, queue, state, metrics))
         })
         .collect()
-}
-
-/// A clear startup error for a weight file that is not there, naming the
-/// file and where the published weights come from.
-pub fn check_weights_exist(id: ModelId, weights: &WeightsSource) -> Result<(), String> {
-    let WeightsSource::File(path) = weights else {
-        return Ok(());
-    };
-    if path.is_file() {
-        return Ok(());
-    }
-    Err(missing_weights_message(id, path))
-}
-
-fn missing_weights_message(id: ModelId, path: &Path) -> String {
-    format!(
-        "weight file {} for model {} not found. Download the published weights from {} \
-         and place the file at that path (or set `weights` in the config).",
-        path.display(),
-        id.name(),
-        id.weights_sources()
-    )
 }

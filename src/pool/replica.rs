@@ -4,16 +4,15 @@
 //! A thread per replica because libtorch tensors are `Send` but not `Sync`
 //! and grad mode is per thread: the thread stays under `no_grad` for life.
 
+use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::buckets::{batch_buckets, plan_chunks};
-use super::{ImageQueue, ModelState, ReplicaSpec};
-use crate::config::WeightsSource;
+use super::{ImageQueue, ModelInput, ModelState, ReplicaSpec, ResolvedWeights};
 use crate::metrics::Metrics;
-use crate::model::{resolve_device, Classifier, LoadOptions, ModelError};
-use crate::preprocess::PreparedImage;
+use crate::model::{resolve_device, Classifier, ImageInput, LoadOptions, ModelError};
 
 /// Runs one replica to completion: load, warm, serve.
 pub(super) fn run_replica(
@@ -22,10 +21,33 @@ pub(super) fn run_replica(
     state: Arc<ModelState>,
     metrics: Arc<Metrics>,
 ) {
+    let name = spec.id.name();
+    contain_panic(name, &queue, &state, &metrics, || {
+        serve(&spec, &queue, &state, &metrics);
+    });
+}
+
+/// Runs a replica's `body`; if it panics, the replica is [lost](replica_lost).
+fn contain_panic(
+    name: &str,
+    queue: &ImageQueue,
+    state: &ModelState,
+    metrics: &Metrics,
+    body: impl FnOnce(),
+) {
+    if let Err(panic) = catch_unwind(AssertUnwindSafe(body)) {
+        replica_lost(name, &panic_message(panic.as_ref()), queue, state, metrics);
+    }
+}
+
+/// Load, warm, then serve batches until the queue closes. Errors while
+/// loading or warming fail the model's start-up; a panic in a batch fails
+/// that batch; any other panic ends up in [`replica_lost`].
+fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &Metrics) {
     let _no_grad = tch::no_grad_guard();
     let name = spec.id.name();
     let started = Instant::now();
-    let classifier = match load(&spec) {
+    let classifier = match load(spec) {
         Ok(classifier) => classifier,
         Err(error) => {
             let message = format!("{name}: cannot load weights: {error}");
@@ -70,6 +92,47 @@ pub(super) fn run_replica(
     tracing::debug!(model = name, "replica stopped: queue closed");
 }
 
+/// A replica thread that panicked outside a batch (the per-batch guard in
+/// [`serve`] catches those) is gone for good. The batch it held, if any, was
+/// answered `WorkerLost` when the unwind dropped it. From now on the model
+/// reports not-ready: readiness fails so the load balancer routes elsewhere,
+/// and new requests get 503 `model_not_ready` instead of queueing for a
+/// replica that will not come. When it was the last replica serving, what is
+/// still queued is answered at once (`Aborted`) instead of at its deadline.
+/// Before readiness, the failure ends start-up like a load error (exit 1).
+fn replica_lost(
+    name: &str,
+    reason: &str,
+    queue: &ImageQueue,
+    state: &ModelState,
+    metrics: &Metrics,
+) {
+    tracing::error!(
+        model = name,
+        reason,
+        "replica thread panicked; model not ready"
+    );
+    let serving = state.replica_lost(format!("{name}: a replica thread panicked: {reason}"));
+    metrics.model_ready.with_label_values(&[name]).set(0);
+    if serving == 0 {
+        let aborted = queue.abort_queued();
+        tracing::error!(
+            model = name,
+            aborted,
+            "no replica left; queued images aborted"
+        );
+    }
+}
+
+/// The message of a panic payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".to_owned())
+}
+
 fn load(spec: &ReplicaSpec) -> Result<Classifier, ModelError> {
     let options = LoadOptions {
         device: resolve_device(spec.device),
@@ -77,8 +140,8 @@ fn load(spec: &ReplicaSpec) -> Result<Classifier, ModelError> {
         fold_bn: spec.fold_bn,
     };
     match &spec.weights {
-        WeightsSource::File(path) => Classifier::load_file(spec.id, path, options),
-        WeightsSource::Random => Classifier::random(spec.id, spec.random_seed, options),
+        ResolvedWeights::File(path) => Classifier::load_file(spec.id, path, options),
+        ResolvedWeights::Random => Classifier::random(spec.id, spec.random_seed, options),
     }
 }
 
@@ -92,26 +155,205 @@ fn warm_up(classifier: &Classifier, buckets: &[usize]) -> Result<(), ModelError>
     Ok(())
 }
 
-/// Classifies `images` using only warmed shapes (split on CPU, padded on GPU).
+/// Classifies `images` (crops and client-normalized images, possibly mixed)
+/// using only warmed shapes (split on CPU, padded with blank crops on GPU).
 fn run_batch(
     classifier: &Classifier,
-    images: &[PreparedImage],
+    images: &[ModelInput],
     buckets: &[usize],
     pad_to_bucket: bool,
 ) -> Result<Vec<Vec<f32>>, String> {
     let blank = vec![0u8; classifier.input_len()];
-    let mut results = Vec::with_capacity(images.len());
-    let mut next = 0;
-    for chunk in plan_chunks(images.len(), buckets, pad_to_bucket) {
-        let mut crops: Vec<&[u8]> = images[next..next + chunk.images]
+    let mut forward = |range: Range<usize>, shape: usize| {
+        let count = range.len();
+        let mut inputs: Vec<ImageInput<'_>> = images[range]
             .iter()
-            .map(|image| image.rgb.as_slice())
+            .map(ModelInput::as_image_input)
             .collect();
-        crops.resize(chunk.shape, blank.as_slice());
-        let mut probabilities = classifier.classify(&crops).map_err(|e| e.to_string())?;
-        probabilities.truncate(chunk.images);
-        results.extend(probabilities);
-        next += chunk.images;
+        inputs.resize(shape, ImageInput::Crop(&blank));
+        let mut probabilities = classifier
+            .classify_inputs(&inputs)
+            .map_err(|e| e.to_string())?;
+        probabilities.truncate(count);
+        Ok(probabilities)
+    };
+    run_in_chunks(0..images.len(), buckets, pad_to_bucket, &mut forward)
+}
+
+/// Runs the images `range` through `forward(images, shape)` in the chunks
+/// [`plan_chunks`] plans, results in image order.
+///
+/// A chunk that fails for lack of memory is halved, and each half planned
+/// and run again (down to single images), before anything fails: a batch
+/// that does not fit at its shape usually fits at smaller ones, since what
+/// else holds device memory (another model, the allocator's fragments)
+/// changes from moment to moment, and failing every request of a batch for
+/// one allocation would turn a transient squeeze into errors. Halves use the
+/// smaller warmed shapes. Any other error fails the batch at once: retrying
+/// a deterministic failure would only multiply its cost.
+fn run_in_chunks<R, F>(
+    range: Range<usize>,
+    buckets: &[usize],
+    pad: bool,
+    forward: &mut F,
+) -> Result<Vec<R>, String>
+where
+    F: FnMut(Range<usize>, usize) -> Result<Vec<R>, String>,
+{
+    let mut results = Vec::with_capacity(range.len());
+    let mut next = range.start;
+    for chunk in plan_chunks(range.len(), buckets, pad) {
+        let images = next..next + chunk.images;
+        next = images.end;
+        match forward(images.clone(), chunk.shape) {
+            Ok(outputs) => results.extend(outputs),
+            Err(error) if chunk.images > 1 && is_out_of_memory(&error) => {
+                tracing::warn!(
+                    images = chunk.images,
+                    shape = chunk.shape,
+                    %error,
+                    "out of memory: retrying the chunk in halves"
+                );
+                let middle = images.start + chunk.images / 2;
+                results.extend(run_in_chunks(images.start..middle, buckets, pad, forward)?);
+                results.extend(run_in_chunks(middle..images.end, buckets, pad, forward)?);
+            }
+            Err(error) => return Err(error),
+        }
     }
     Ok(results)
+}
+
+/// Whether a forward-pass error is an allocation failure, by libtorch's
+/// wording: `CUDA out of memory. Tried to allocate …` (`c10::OutOfMemoryError`,
+/// torch's `OutOfMemoryError`; HIP and MPS say "out of memory" too) and the
+/// CPU allocator's `DefaultCPUAllocator: can't allocate memory`.
+fn is_out_of_memory(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    ["out of memory", "outofmemoryerror", "can't allocate memory"]
+        .iter()
+        .any(|needle| error.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::batching::{BatchError, BatcherConfig, NoopObserver};
+    use crate::pool::batch_buckets;
+
+    const OOM: &str = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)";
+
+    /// Every `(images, shape)` a fake forward pass was called with.
+    type Calls = Vec<(Range<usize>, usize)>;
+
+    /// Runs `count` images through [`run_in_chunks`] with a fake forward pass
+    /// that runs out of memory for shapes above `fits` and otherwise returns
+    /// each image's index; gives the results and every call made.
+    fn run_fake(
+        count: usize,
+        max_batch: usize,
+        pad: bool,
+        fits: usize,
+    ) -> (Result<Vec<usize>, String>, Calls) {
+        let mut calls = Vec::new();
+        let mut forward = |images: Range<usize>, shape: usize| {
+            calls.push((images.clone(), shape));
+            if shape > fits {
+                Err(OOM.to_owned())
+            } else {
+                Ok(images.collect())
+            }
+        };
+        let result = run_in_chunks(0..count, &batch_buckets(max_batch), pad, &mut forward);
+        (result, calls)
+    }
+
+    #[test]
+    fn an_oom_batch_is_halved_until_it_fits_and_answers_in_order() {
+        let buckets = batch_buckets(8);
+        for pad in [false, true] {
+            for count in 1..=8 {
+                let (result, calls) = run_fake(count, 8, pad, 2);
+                assert_eq!(
+                    result,
+                    Ok((0..count).collect()),
+                    "{count} images, pad {pad}"
+                );
+                for (images, shape) in &calls {
+                    assert!(buckets.contains(shape), "unwarmed shape {shape}");
+                    assert!(images.len() <= *shape);
+                }
+            }
+        }
+        let (_, calls) = run_fake(8, 8, false, 2);
+        let shapes: Vec<usize> = calls.iter().map(|(_, shape)| *shape).collect();
+        assert_eq!(shapes, [8, 4, 2, 2, 4, 2, 2]);
+    }
+
+    #[test]
+    fn a_batch_that_fits_runs_once() {
+        let (result, calls) = run_fake(8, 8, true, 8);
+        assert_eq!(result, Ok((0..8).collect()));
+        assert_eq!(calls, [(0..8, 8)]);
+    }
+
+    #[test]
+    fn oom_on_a_single_image_fails_the_batch_after_the_splits() {
+        let (result, calls) = run_fake(4, 4, false, 0);
+        assert_eq!(result, Err(OOM.to_owned()));
+        assert_eq!(calls, [(0..4, 4), (0..2, 2), (0..1, 1)]);
+    }
+
+    #[test]
+    fn any_other_error_fails_the_batch_without_a_retry() {
+        let mut calls = 0;
+        let mut forward = |_: Range<usize>, _: usize| -> Result<Vec<usize>, String> {
+            calls += 1;
+            Err("shape mismatch in conv2d".to_owned())
+        };
+        let result = run_in_chunks(0..8, &batch_buckets(8), true, &mut forward);
+        assert_eq!(result, Err("shape mismatch in conv2d".to_owned()));
+        assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn out_of_memory_is_told_by_libtorch_wording() {
+        assert!(is_out_of_memory(OOM));
+        assert!(is_out_of_memory("torch.OutOfMemoryError: ..."));
+        assert!(is_out_of_memory(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory"
+        ));
+        assert!(!is_out_of_memory("Expected 4-dimensional input for conv2d"));
+    }
+
+    #[tokio::test]
+    async fn a_panicking_replica_thread_leaves_its_model_not_ready_and_answers_the_queue() {
+        let config = BatcherConfig {
+            max_batch_size: 4,
+            max_batch_delay: Duration::from_millis(1),
+            queue_capacity: 8,
+            replicas: 1,
+        };
+        let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
+        let state = ModelState::new(1);
+        state.replica_ready("cpu".into());
+        let metrics = Metrics::new().unwrap();
+        let queued = queue
+            .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+            .unwrap();
+        let ran = Mutex::new(false);
+        contain_panic("m", &queue, &state, &metrics, || {
+            *ran.lock().unwrap() = true;
+            panic!("injected");
+        });
+        assert!(*ran.lock().unwrap());
+        assert!(!state.is_ready());
+        let failure = state.failure().unwrap();
+        assert!(failure.contains("panicked: injected"), "{failure}");
+        // No replica is left to serve it: answered now, not at its deadline.
+        assert_eq!(queued.wait().await, vec![Err(BatchError::Aborted)]);
+    }
 }

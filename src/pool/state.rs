@@ -11,6 +11,8 @@ pub struct ModelState {
     replicas: usize,
     /// Replicas loaded *and* warmed.
     ready: AtomicUsize,
+    /// Replica threads that died of a panic; they never come back.
+    lost: AtomicUsize,
     /// The first load error, if any: startup failed for this model.
     failure: Mutex<Option<String>>,
     /// The device the replicas resolved to (`cpu`, `cuda:0`), once known.
@@ -22,6 +24,7 @@ impl ModelState {
         Self {
             replicas,
             ready: AtomicUsize::new(0),
+            lost: AtomicUsize::new(0),
             failure: Mutex::new(None),
             device: Mutex::new(None),
         }
@@ -47,6 +50,14 @@ impl ModelState {
 
     pub(crate) fn fail(&self, message: String) {
         lock(&self.failure).get_or_insert(message);
+    }
+
+    /// A replica thread died: the model is not ready from now on (as after
+    /// a failed start). Returns how many replicas are still there to serve.
+    pub(crate) fn replica_lost(&self, message: String) -> usize {
+        self.fail(message);
+        let lost = self.lost.fetch_add(1, Ordering::AcqRel) + 1;
+        self.replicas.saturating_sub(lost)
     }
 
     /// Why the model could not start, if it could not.
@@ -85,5 +96,16 @@ mod tests {
         state.fail("second".into());
         assert!(!state.is_ready());
         assert_eq!(state.failure().as_deref(), Some("boom"));
+    }
+
+    #[test]
+    fn a_lost_replica_makes_the_model_not_ready_and_counts_down() {
+        let state = ModelState::new(2);
+        state.replica_ready("cpu".into());
+        state.replica_ready("cpu".into());
+        assert_eq!(state.replica_lost("first".into()), 1);
+        assert!(!state.is_ready());
+        assert_eq!(state.replica_lost("second".into()), 0);
+        assert_eq!(state.failure().as_deref(), Some("first"));
     }
 }

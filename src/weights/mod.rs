@@ -14,6 +14,7 @@
 mod error;
 mod objects;
 mod pickle;
+mod release_hash;
 mod safetensors;
 mod tensor_view;
 mod torch_legacy;
@@ -24,6 +25,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use error::WeightsError;
+pub use release_hash::{expected_sha256_prefix, verify_release_hash, ReleaseHashError};
 
 /// Element type of a tensor, named after torch's dtypes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -2,6 +2,7 @@
 //! (scripts/make_fixtures.py, with the venv's timm).
 #![allow(dead_code)]
 
+pub mod kserve;
 pub mod server;
 
 use std::path::PathBuf;

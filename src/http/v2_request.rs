@@ -1,0 +1,368 @@
+//! A KServe V2 inference request, from body bytes to an [`InferCall`]: the
+//! JSON header, the tensor data (in JSON or in the binary sections after
+//! it), and the outputs asked for. Pure functions, unit-tested without a
+//! server; what goes wrong is a [`RequestError`].
+//!
+//! One input per request, either of:
+//! - [`IMAGE_BYTES_INPUT`], `BYTES` `[N]` (or `[N, 1]`): N encoded images.
+//!   In binary data each element is the raw file; in JSON `data` each is the
+//!   file base64-encoded, since JSON strings cannot carry raw image bytes.
+//! - [`NORMALIZED_INPUT`], `FP32` `[N, 3, S, S]`: images the client already
+//!   resized, cropped and normalized like timm, CHW, row-major.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::body::decode_base64;
+use super::parse::RequestError;
+use super::v2_binary::{decode_bytes_elements, decode_f32s, BinarySections, FramedBody};
+use super::v2_data::TensorData;
+use crate::infer::RequestImages;
+
+/// The input carrying encoded images.
+pub const IMAGE_BYTES_INPUT: &str = "image_bytes";
+/// The input carrying client-normalized images.
+pub const NORMALIZED_INPUT: &str = "input";
+/// The one output: class probabilities, or top-k strings with `classification`.
+pub const PROBABILITIES_OUTPUT: &str = "probabilities";
+
+/// What the model's shape lets a request send.
+#[derive(Debug, Clone, Copy)]
+pub struct ModelShape {
+    /// Side of the square network input.
+    pub input_size: u32,
+    pub num_classes: usize,
+}
+
+/// One output as the client asked for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputSpec {
+    /// `Some(k)`: the classification extension's top-k strings instead of
+    /// the probabilities.
+    pub classification: Option<usize>,
+    /// Sent in the binary section rather than as JSON `data`.
+    pub binary: bool,
+}
+
+/// A parsed inference request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InferCall {
+    /// Echoed in the response, as the protocol asks.
+    pub id: Option<String>,
+    pub images: RequestImages,
+    /// In the order the response lists them.
+    pub outputs: Vec<OutputSpec>,
+    /// Triton's `parameters.timeout`, in microseconds on the wire.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RequestJson {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default)]
+    parameters: Option<Map<String, Value>>,
+    inputs: Vec<InputJson>,
+    #[serde(default)]
+    outputs: Option<Vec<OutputJson>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InputJson {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    #[serde(default)]
+    parameters: Option<Map<String, Value>>,
+    #[serde(default)]
+    data: Option<TensorData>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OutputJson {
+    name: String,
+    #[serde(default)]
+    parameters: Option<Map<String, Value>>,
+}
+
+fn tensor_error(message: impl Into<String>) -> RequestError {
+    RequestError::InvalidTensor(message.into())
+}
+
+/// Parses a framed body (see [`super::v2_binary::split_body`]) for a model of `shape`.
+pub fn parse_infer(body: FramedBody, shape: ModelShape) -> Result<InferCall, RequestError> {
+    let request: RequestJson =
+        serde_json::from_slice(&body.json).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let (binary_output, timeout) = request_params(request.parameters.unwrap_or_default())?;
+    let mut sections = BinarySections::new(body.binary);
+    let input = match <[InputJson; 1]>::try_from(request.inputs) {
+        Ok([input]) => input,
+        Err(inputs) => {
+            return Err(tensor_error(format!(
+                "expected exactly one input ({IMAGE_BYTES_INPUT}: BYTES [N], or \
+                 {NORMALIZED_INPUT}: FP32 [N,3,{0},{0}]), got {1}",
+                shape.input_size,
+                inputs.len()
+            )))
+        }
+    };
+    let images = parse_input(input, shape, &mut sections)?;
+    sections.finish()?;
+    let outputs = match request.outputs {
+        None => vec![OutputSpec {
+            classification: None,
+            binary: binary_output,
+        }],
+        Some(outputs) => parse_outputs(outputs, binary_output, shape)?,
+    };
+    Ok(InferCall {
+        id: request.id,
+        images,
+        outputs,
+        timeout,
+    })
+}
+
+/// `binary_data_output` and `timeout` (µs). Anything else is refused, so a
+/// client relying on a feature we lack (sequences, priorities) learns it.
+fn request_params(params: Map<String, Value>) -> Result<(bool, Option<Duration>), RequestError> {
+    let mut binary_output = false;
+    let mut timeout = None;
+    for (key, value) in params {
+        match key.as_str() {
+            "binary_data_output" => binary_output = bool_param(&key, &value)?,
+            "timeout" => {
+                let micros = value.as_u64().filter(|&us| us >= 1).ok_or_else(|| {
+                    RequestError::InvalidTimeout(format!("{value} (microseconds)"))
+                })?;
+                timeout = Some(Duration::from_micros(micros));
+            }
+            other => {
+                return Err(RequestError::InvalidParameter(format!(
+                    "unknown request parameter {other:?}; known: binary_data_output, timeout"
+                )))
+            }
+        }
+    }
+    Ok((binary_output, timeout))
+}
+
+fn bool_param(key: &str, value: &Value) -> Result<bool, RequestError> {
+    value.as_bool().ok_or_else(|| {
+        RequestError::InvalidParameter(format!("{key} must be true or false, got {value}"))
+    })
+}
+
+/// The request's one input as images, with its shape, datatype and data checked.
+fn parse_input(
+    input: InputJson,
+    shape: ModelShape,
+    sections: &mut BinarySections,
+) -> Result<RequestImages, RequestError> {
+    let name = input.name.as_str();
+    let (expected_type, per_image) = match name {
+        IMAGE_BYTES_INPUT => ("BYTES", 1),
+        NORMALIZED_INPUT => {
+            let side = shape.input_size as usize;
+            ("FP32", 3 * side * side)
+        }
+        other => {
+            return Err(tensor_error(format!(
+                "unknown input {other:?}; the inputs are {IMAGE_BYTES_INPUT} and {NORMALIZED_INPUT}"
+            )))
+        }
+    };
+    if input.datatype != expected_type {
+        return Err(tensor_error(format!(
+            "input {name:?} must be {expected_type}, got {}",
+            input.datatype
+        )));
+    }
+    let count = batch_size(name, &input.shape, shape.input_size)?;
+    // Checked: the shape is the client's; only the data's length is real.
+    let expected_elements = count.checked_mul(per_image).ok_or_else(|| {
+        tensor_error(format!(
+            "input {name:?}: shape {:?} is too large",
+            input.shape
+        ))
+    })?;
+    let binary_size = binary_data_size(name, input.parameters.unwrap_or_default())?;
+    let data = match (binary_size, input.data) {
+        (Some(size), None) => Data::Binary(sections.take(size, name)?),
+        (None, Some(data)) => Data::Json(data),
+        (Some(_), Some(_)) => {
+            return Err(tensor_error(format!(
+                "input {name:?} has both data and parameters.binary_data_size; send one"
+            )))
+        }
+        (None, None) => {
+            return Err(tensor_error(format!(
+                "input {name:?} has no data and no parameters.binary_data_size"
+            )))
+        }
+    };
+    if name == IMAGE_BYTES_INPUT {
+        let images = match data {
+            Data::Binary(bytes) => decode_bytes_elements(&bytes)?,
+            Data::Json(TensorData::Strings(texts)) => texts
+                .iter()
+                .enumerate()
+                .map(|(index, text)| {
+                    decode_base64(text).map_err(|reason| {
+                        tensor_error(format!(
+                            "{name}[{index}]: invalid base64 ({reason}); in JSON each element is \
+                             a base64 image, raw bytes go in binary data"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+            Data::Json(TensorData::Empty) => Vec::new(),
+            Data::Json(TensorData::Numbers(_)) => {
+                return Err(tensor_error(format!(
+                    "input {name:?}: BYTES data must be strings"
+                )))
+            }
+        };
+        check_elements(name, images.len(), expected_elements)?;
+        return Ok(RequestImages::Encoded(images));
+    }
+    let values = match data {
+        Data::Binary(bytes) => decode_f32s(&bytes)?,
+        Data::Json(TensorData::Numbers(values)) => values,
+        Data::Json(TensorData::Empty) => Vec::new(),
+        Data::Json(TensorData::Strings(_)) => {
+            return Err(tensor_error(format!(
+                "input {name:?}: FP32 data must be numbers"
+            )))
+        }
+    };
+    check_elements(name, values.len(), expected_elements)?;
+    Ok(RequestImages::Normalized(
+        values
+            .chunks_exact(per_image)
+            .map(<[f32]>::to_vec)
+            .collect(),
+    ))
+}
+
+enum Data {
+    Binary(Bytes),
+    Json(TensorData),
+}
+
+/// N from `[N]`/`[N, 1]` (`BYTES`) or `[N, 3, S, S]` (`FP32`).
+fn batch_size(name: &str, dims: &[i64], input_size: u32) -> Result<usize, RequestError> {
+    let side = i64::from(input_size);
+    let (expected, shape_ok) = if name == IMAGE_BYTES_INPUT {
+        ("[N] or [N,1]".to_owned(), matches!(dims, [_] | [_, 1]))
+    } else {
+        (
+            format!("[N,3,{side},{side}]"),
+            matches!(dims, [_, 3, h, w] if *h == side && *w == side),
+        )
+    };
+    let count = dims.first().and_then(|&n| usize::try_from(n).ok());
+    match count {
+        Some(count) if shape_ok => Ok(count),
+        _ => Err(tensor_error(format!(
+            "input {name:?} must have shape {expected}, got {dims:?}"
+        ))),
+    }
+}
+
+fn check_elements(name: &str, actual: usize, expected: usize) -> Result<(), RequestError> {
+    if actual == expected {
+        Ok(())
+    } else {
+        Err(tensor_error(format!(
+            "input {name:?}: its shape calls for {expected} elements but its data has {actual}"
+        )))
+    }
+}
+
+/// `parameters.binary_data_size`, the only input parameter we know.
+fn binary_data_size(name: &str, params: Map<String, Value>) -> Result<Option<usize>, RequestError> {
+    let mut size = None;
+    for (key, value) in params {
+        if key != "binary_data_size" {
+            return Err(RequestError::InvalidParameter(format!(
+                "input {name:?}: unknown parameter {key:?} (shared memory is not supported); \
+                 known: binary_data_size"
+            )));
+        }
+        let bytes = value
+            .as_u64()
+            .and_then(|bytes| usize::try_from(bytes).ok())
+            .ok_or_else(|| {
+                RequestError::InvalidBinaryData(format!(
+                    "input {name:?}: binary_data_size must be a byte count, got {value}"
+                ))
+            })?;
+        size = Some(bytes);
+    }
+    Ok(size)
+}
+
+/// Requested outputs: each must be [`PROBABILITIES_OUTPUT`], once.
+fn parse_outputs(
+    outputs: Vec<OutputJson>,
+    binary_default: bool,
+    shape: ModelShape,
+) -> Result<Vec<OutputSpec>, RequestError> {
+    if outputs.len() > 1 {
+        return Err(tensor_error(format!(
+            "{} outputs requested; the only output is {PROBABILITIES_OUTPUT}, once",
+            outputs.len()
+        )));
+    }
+    outputs
+        .into_iter()
+        .map(|output| {
+            if output.name != PROBABILITIES_OUTPUT {
+                return Err(tensor_error(format!(
+                    "unknown output {:?}; the only output is {PROBABILITIES_OUTPUT}",
+                    output.name
+                )));
+            }
+            let mut spec = OutputSpec {
+                classification: None,
+                binary: binary_default,
+            };
+            for (key, value) in output.parameters.unwrap_or_default() {
+                match key.as_str() {
+                    "binary_data" => spec.binary = bool_param(&key, &value)?,
+                    // tritonclient sends no key for "no classification"; 0 means the same.
+                    "classification" => {
+                        spec.classification = match value.as_u64() {
+                            Some(0) => None,
+                            Some(k) if k as usize <= shape.num_classes => Some(k as usize),
+                            _ => {
+                                return Err(RequestError::InvalidParameter(format!(
+                                    "classification must be between 1 and {}, got {value}",
+                                    shape.num_classes
+                                )))
+                            }
+                        }
+                    }
+                    other => {
+                        return Err(RequestError::InvalidParameter(format!(
+                            "output {PROBABILITIES_OUTPUT}: unknown parameter {other:?}; \
+                             known: binary_data, classification"
+                        )))
+                    }
+                }
+            }
+            Ok(spec)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+#[path = "v2_request_tests.rs"]
+mod tests;

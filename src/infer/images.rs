@@ -1,0 +1,160 @@
+//! [`ClassifyRequest`] (the KServe V2 kind of request: full probabilities
+//! back) and [`RequestImages`], the two forms in which a request hands over
+//! its images, with how each becomes queue items: encoded images through our
+//! preprocessing on the bounded CPU pool, client-normalized tensors after a
+//! check that they can run at all.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use super::error::InferError;
+use super::service::Timing;
+use crate::model::ModelId;
+use crate::pool::ModelInput;
+use crate::preprocess::{self, DecodeLimits, PreparedImage, TransformSpec};
+
+/// A request's images, in the order their answers come back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RequestImages {
+    /// Encoded images (JPEG, PNG, …): decoded and given timm's eval
+    /// transform here, exactly as for the V1 API.
+    Encoded(Vec<Bytes>),
+    /// CHW fp32 images (`3 · H · W` values each) the client already resized,
+    /// cropped and normalized like timm; they skip our preprocessing.
+    Normalized(Vec<Vec<f32>>),
+}
+
+impl RequestImages {
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Encoded(images) => images.len(),
+            Self::Normalized(images) => images.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A request for the full class probabilities of one or more images
+/// (KServe V2), encoded or already normalized by the client.
+#[derive(Debug)]
+pub struct ClassifyRequest {
+    /// Model id or alias, as the client wrote it.
+    pub model: String,
+    pub images: RequestImages,
+    /// The client's own deadline; the server's request timeout applies when absent.
+    pub timeout: Option<Duration>,
+}
+
+/// The answer to a [`ClassifyRequest`].
+#[derive(Debug, Clone)]
+pub struct ClassifyOutput {
+    pub model: ModelId,
+    /// One probability vector (`num_classes` values) per image, in request order.
+    pub probabilities: Vec<Vec<f32>>,
+    pub timing: Timing,
+    /// Sizes of the batches this request's images ran in, in image order.
+    pub batch_sizes: Vec<usize>,
+    /// True when the model serves explicitly configured random weights.
+    pub random_weights: bool,
+}
+
+/// Decodes and transforms every image on the blocking pool, at most
+/// `permits` at a time; the first bad image fails the request.
+pub(super) async fn preprocess_all(
+    images: Vec<Bytes>,
+    spec: TransformSpec,
+    permits: &Arc<Semaphore>,
+    limits: DecodeLimits,
+) -> Result<Vec<PreparedImage>, InferError> {
+    let jobs: Vec<_> = images
+        .into_iter()
+        .map(|bytes| {
+            let permits = permits.clone();
+            tokio::spawn(async move {
+                let _permit = permits.acquire_owned().await;
+                tokio::task::spawn_blocking(move || preprocess::prepare(&bytes, &spec, &limits))
+                    .await
+            })
+        })
+        .collect();
+    let mut crops = Vec::with_capacity(jobs.len());
+    for (index, job) in jobs.into_iter().enumerate() {
+        let prepared = job
+            .await
+            .map_err(|e| InferError::Internal(format!("preprocess task: {e}")))?
+            .map_err(|e| InferError::Internal(format!("preprocess task: {e}")))?;
+        crops.push(prepared.map_err(|source| InferError::BadImage { index, source })?);
+    }
+    Ok(crops)
+}
+
+/// Client-normalized images as queue items, once each is known to fit the
+/// network. Checked here, before queueing, because a bad one inside a batch
+/// would fail every other request's images in it. Non-finite values are
+/// refused too: they would only come back as NaN probabilities.
+pub(super) fn check_normalized(
+    images: Vec<Vec<f32>>,
+    input_size: u32,
+) -> Result<Vec<ModelInput>, InferError> {
+    let side = input_size as usize;
+    let expected = 3 * side * side;
+    images
+        .into_iter()
+        .enumerate()
+        .map(|(index, values)| {
+            if values.len() != expected {
+                return Err(InferError::BadTensor {
+                    index,
+                    reason: format!(
+                        "expected {expected} values (3x{side}x{side}), got {}",
+                        values.len()
+                    ),
+                });
+            }
+            if let Some(position) = values.iter().position(|value| !value.is_finite()) {
+                return Err(InferError::BadTensor {
+                    index,
+                    reason: format!("value {position} is not a finite number"),
+                });
+            }
+            Ok(ModelInput::Normalized(values))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalized_images_must_have_the_network_size_and_finite_values() {
+        let good = vec![0.5f32; 3 * 4 * 4];
+        let inputs = check_normalized(vec![good.clone()], 4).unwrap();
+        assert_eq!(inputs, [ModelInput::Normalized(good.clone())]);
+
+        let short = vec![0.0f32; 10];
+        let error = check_normalized(vec![good.clone(), short], 4).unwrap_err();
+        assert!(
+            matches!(error, InferError::BadTensor { index: 1, .. }),
+            "{error}"
+        );
+        assert_eq!(error.error_type(), "invalid_tensor");
+
+        let mut nan = good;
+        nan[7] = f32::NAN;
+        let error = check_normalized(vec![nan], 4).unwrap_err();
+        assert!(error.to_string().contains("value 7"), "{error}");
+    }
+
+    #[test]
+    fn request_images_count_either_form() {
+        assert_eq!(RequestImages::Encoded(vec![Bytes::new(); 2]).len(), 2);
+        assert!(RequestImages::Normalized(Vec::new()).is_empty());
+    }
+}

@@ -1,0 +1,596 @@
+//! Lifecycle behind a load balancer: two real server processes behind a
+//! real nginx running the compose deployment's docker/nginx/nginx.conf,
+//! clients sending predictions through nginx the whole time.
+//!
+//! - SIGTERM one instance under load: it fails readiness, serves out its
+//!   grace period, stops accepting and drains, while nginx retries what it
+//!   cannot place on the other instance. No client request may fail, and the
+//!   instance must exit 0.
+//! - SIGKILL one instance under load: what the clients saw is reported (a
+//!   request whose response had started could not be retried); the service
+//!   must recover, every request after the kill succeeding.
+//!
+//! The config's retry policy is what makes the SIGTERM case lossless:
+//! `proxy_next_upstream error timeout http_503 non_idempotent` resends a
+//! request to the other instance when one refuses the connection (its
+//! listener closed after the grace period), drops it before answering, or
+//! answers 503 (`shutting_down` once draining). nginx resends a POST only
+//! with `non_idempotent`; that is safe for predict because classifying an
+//! image has no side effects: running it twice costs compute, not
+//! correctness.
+//!
+//! Nothing here times anything: phases end when enough requests have
+//! succeeded, and every wait has a generous bound so a broken build fails
+//! instead of hanging. nginx comes from `make deploy-tools` (run by `make
+//! test`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::server::MODEL;
+
+/// Concurrent clients sending through nginx.
+const CLIENTS: usize = 6;
+/// Upper bound on one client's requests, so a load loop always ends.
+const MAX_REQUESTS_PER_CLIENT: usize = 400;
+/// Successful requests a phase waits for before it moves on.
+const PHASE_SUCCESSES: usize = 12;
+/// Bound on any wait (start-up, a phase, an exit): far above what a healthy
+/// run needs, so only a broken server reaches it.
+const PATIENCE: Duration = Duration::from_secs(180);
+/// Keep-serving period after SIGTERM (readiness already 503).
+const SHUTDOWN_GRACE_MS: u64 = 1500;
+
+/// One real `seresnext-serve serve` process.
+struct Instance {
+    child: Child,
+    /// `127.0.0.1:<port>` from its `listening addr=...` log line.
+    addr: String,
+    /// Its log, for the assertion messages.
+    log: Arc<Mutex<Vec<String>>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Instance {
+    fn spawn() -> Instance {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let weights = common::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
+        let config = dir.path().join("config.toml");
+        // One libtorch thread and small batches: three instances and nginx
+        // share the machine's cores with the clients.
+        std::fs::write(
+            &config,
+            format!(
+                "[server]\nhost = \"127.0.0.1\"\nport = 0\nintra_op_threads = 1\n\
+                 preprocess_threads = 1\nshutdown_grace_ms = {SHUTDOWN_GRACE_MS}\n\
+                 drain_timeout_ms = 30000\n\n\
+                 [[models]]\nid = \"{MODEL}\"\nweights = \"{}\"\ndevice = \"cpu\"\n\
+                 max_batch_size = 4\nmax_batch_delay_ms = 5\nqueue_capacity = 64\n",
+                weights.display()
+            ),
+        )
+        .expect("write config");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn the server binary");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+        for line in lines.by_ref() {
+            let line = line.unwrap_or_default();
+            let addr = line
+                .split_whitespace()
+                .find_map(|word| word.strip_prefix("addr="))
+                .map(str::to_owned);
+            log.lock().unwrap().push(line);
+            if let Some(addr) = addr {
+                // Keep draining stderr so the child never blocks on a full pipe.
+                let sink = log.clone();
+                std::thread::spawn(move || {
+                    for line in lines.map_while(Result::ok) {
+                        sink.lock().unwrap().push(line);
+                    }
+                });
+                return Instance {
+                    child,
+                    addr,
+                    log,
+                    _dir: dir,
+                };
+            }
+        }
+        let status = child.wait();
+        panic!(
+            "server exited ({status:?}) before listening:\n{}",
+            log.lock().unwrap().join("\n")
+        );
+    }
+
+    /// Waits until its `/readyz` answers 200: the model is loaded and warm.
+    async fn wait_ready(&mut self) {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        loop {
+            let response = client
+                .get(format!("http://{}/readyz", self.addr))
+                .send()
+                .await;
+            if response.is_ok_and(|r| r.status() == 200) {
+                return;
+            }
+            let exited = self.child.try_wait().expect("wait for the server");
+            assert!(
+                exited.is_none() && started.elapsed() < PATIENCE,
+                "{} not ready ({exited:?}):\n{}",
+                self.addr,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{signal} failed");
+    }
+
+    /// Waits for the process to exit (bounded by [`PATIENCE`]).
+    async fn exit_status(&mut self) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait for the server") {
+                return status;
+            }
+            assert!(
+                started.elapsed() < PATIENCE,
+                "{} did not exit:\n{}",
+                self.addr,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for Instance {
+    /// A failed assertion must not leave servers running.
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// nginx running docker/nginx/nginx.conf, the compose deployment's own
+/// file, with only its two upstream addresses and its listen port changed
+/// (as tests/nginx_proxy.rs runs it), so what the clients see here is what
+/// they would see in front of the compose replicas.
+struct Nginx {
+    child: Child,
+    url: String,
+    dir: tempfile::TempDir,
+}
+
+impl Nginx {
+    /// Starts nginx on a free loopback port in front of `upstreams` and
+    /// waits until it forwards to them.
+    async fn start(upstreams: [&str; 2]) -> Nginx {
+        let original = std::fs::read_to_string(repo_file("docker/nginx/nginx.conf"))
+            .expect("read docker/nginx/nginx.conf");
+        // A port picked by binding port 0 may be taken by someone else
+        // before nginx binds it; then nginx exits and we pick another.
+        for _ in 0..5 {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let port = free_port();
+            let conf = dir.path().join("nginx.conf");
+            std::fs::write(&conf, loopback_config(&original, upstreams, port))
+                .expect("write nginx.conf");
+            // The config logs errors to stderr: kept, to count nginx's
+            // failed tries at an upstream.
+            let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+            let child = Command::new(nginx_binary())
+                .arg("-p")
+                .arg(dir.path())
+                .arg("-e")
+                .arg(dir.path().join("error.log"))
+                .arg("-c")
+                .arg(&conf)
+                .arg("-g")
+                .arg(format!(
+                    "daemon off; pid {};",
+                    dir.path().join("nginx.pid").display()
+                ))
+                .stdout(Stdio::null())
+                .stderr(stderr)
+                .spawn()
+                .expect("spawn nginx");
+            let mut nginx = Nginx {
+                child,
+                url: format!("http://127.0.0.1:{port}"),
+                dir,
+            };
+            if nginx.wait_forwarding().await {
+                return nginx;
+            }
+            eprintln!("nginx did not start on port {port}:\n{}", nginx.logs());
+        }
+        panic!("nginx could not be started");
+    }
+
+    /// True once nginx answers `/healthz` from an upstream; false if it exited.
+    async fn wait_forwarding(&mut self) -> bool {
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        while started.elapsed() < PATIENCE {
+            if self.child.try_wait().expect("wait for nginx").is_some() {
+                return false;
+            }
+            let response = client.get(format!("{}/healthz", self.url)).send().await;
+            if response.is_ok_and(|r| r.status() == 200) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!(
+            "nginx did not forward within {PATIENCE:?}:\n{}",
+            self.logs()
+        );
+    }
+
+    fn logs(&self) -> String {
+        ["stderr.log", "error.log"]
+            .iter()
+            .map(|name| std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// nginx's failed tries at an upstream (each one retried on the other
+    /// instance, or failed if none was left), grouped by what went wrong:
+    /// `connect() failed (111: Connection refused) while connecting to
+    /// upstream`, `upstream prematurely closed connection while reading
+    /// response header from upstream`, ...
+    fn failed_tries(&self) -> BTreeMap<String, usize> {
+        let mut tries = BTreeMap::new();
+        for line in self.logs().lines() {
+            if !line.contains("[error]") || !line.contains("upstream") {
+                continue;
+            }
+            // `... [error] 12#12: *34 <what>, client: ...`
+            let what = line
+                .split_once(": *")
+                .and_then(|(_, rest)| rest.split_once(' '))
+                .map(|(_, rest)| rest.split(", client:").next().unwrap_or(rest))
+                .unwrap_or(line);
+            *tries.entry(what.to_owned()).or_default() += 1;
+        }
+        tries
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        // SIGKILL would leave the workers behind (they are not our
+        // children); SIGTERM is nginx's fast shutdown, which stops them.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// docker/nginx/nginx.conf with its upstream servers (in order) and its
+/// listen port replaced; everything else, the retry policy included, as is.
+fn loopback_config(original: &str, upstreams: [&str; 2], port: u16) -> String {
+    let mut servers = upstreams.iter();
+    let mut in_upstream = false;
+    let mut listens = 0;
+    let lines: Vec<String> = original
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if trimmed.starts_with("upstream ") {
+                in_upstream = true;
+            } else if in_upstream && trimmed.starts_with('}') {
+                in_upstream = false;
+            } else if in_upstream && trimmed.starts_with("server ") {
+                // `server host:port params;`: keep the params.
+                let address = servers.next().expect("two upstream servers in nginx.conf");
+                let params = trimmed
+                    .trim_start_matches("server ")
+                    .split_once(' ')
+                    .map_or(";", |(_, params)| params);
+                return format!("server {address} {params}");
+            } else if trimmed.starts_with("listen ") {
+                listens += 1;
+                return format!("listen 127.0.0.1:{port};");
+            }
+            line.to_owned()
+        })
+        .collect();
+    assert!(
+        servers.next().is_none(),
+        "nginx.conf has fewer than two upstream servers"
+    );
+    assert_eq!(listens, 1, "one listen directive in nginx.conf");
+    lines.join("\n")
+}
+
+fn repo_file(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
+/// Debian installs nginx in /usr/sbin, which a non-root PATH may lack.
+fn nginx_binary() -> PathBuf {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
+        .map(|dir| dir.join("nginx"))
+        .chain([PathBuf::from("/usr/sbin/nginx")])
+        .find(|candidate| candidate.is_file())
+        .expect("nginx is not installed: run `make deploy-tools` (make test does)")
+}
+
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// Predictions an instance answered 200, from its own `/metrics`.
+async fn served(addr: &str) -> f64 {
+    let text = reqwest::get(format!("http://{addr}/metrics"))
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .filter(|line| {
+            line.starts_with("seresnext_requests_total{") && line.contains("status=\"200\"")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// What the clients saw.
+#[derive(Default)]
+struct Tally {
+    sent: AtomicUsize,
+    ok: AtomicUsize,
+    /// Every non-200 status or transport error, as text.
+    failures: Mutex<Vec<String>>,
+}
+
+impl Tally {
+    fn ok(&self) -> usize {
+        self.ok.load(Ordering::SeqCst)
+    }
+
+    fn failures(&self) -> Vec<String> {
+        self.failures.lock().unwrap().clone()
+    }
+
+    /// Failures grouped: `{"502": 3}`.
+    fn failure_counts(&self) -> BTreeMap<String, usize> {
+        let mut counts = BTreeMap::new();
+        for failure in self.failures() {
+            *counts.entry(failure).or_default() += 1;
+        }
+        counts
+    }
+}
+
+/// Clients posting a photo through nginx until stopped.
+struct Load {
+    tally: Arc<Tally>,
+    stop: Arc<AtomicBool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(url: &str) -> Load {
+        let tally = Arc::new(Tally::default());
+        let stop = Arc::new(AtomicBool::new(false));
+        let photo = Arc::new(common::server::photo("chelsea.jpg"));
+        let url = format!("{url}/v1/models/{MODEL}:predict");
+        // A per-request timeout turns a hung request into a counted failure.
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let tasks = (0..CLIENTS)
+            .map(|_| {
+                let (tally, stop, photo, url, client) = (
+                    tally.clone(),
+                    stop.clone(),
+                    photo.clone(),
+                    url.clone(),
+                    client.clone(),
+                );
+                tokio::spawn(async move {
+                    for _ in 0..MAX_REQUESTS_PER_CLIENT {
+                        if stop.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        tally.sent.fetch_add(1, Ordering::SeqCst);
+                        let response = client
+                            .post(&url)
+                            .header("content-type", "image/jpeg")
+                            .body(photo.to_vec())
+                            .send()
+                            .await;
+                        if !record(&tally, response).await {
+                            // Do not spin on a failing service.
+                            tokio::time::sleep(Duration::from_millis(20)).await;
+                        }
+                    }
+                })
+            })
+            .collect();
+        Load { tally, stop, tasks }
+    }
+
+    /// Waits until `count` requests have succeeded in all (bounded).
+    async fn until_ok(&self, count: usize) {
+        let started = Instant::now();
+        while self.tally.ok() < count {
+            let running = self.tasks.iter().any(|task| !task.is_finished());
+            assert!(
+                running && started.elapsed() < PATIENCE,
+                "only {} of {count} requests succeeded; failures: {:?}",
+                self.tally.ok(),
+                self.tally.failure_counts()
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn stop(self) -> Arc<Tally> {
+        self.stop.store(true, Ordering::SeqCst);
+        for task in self.tasks {
+            task.await.expect("client task");
+        }
+        self.tally
+    }
+}
+
+/// Counts one response; true if it succeeded.
+async fn record(tally: &Tally, response: reqwest::Result<reqwest::Response>) -> bool {
+    let response = match response {
+        Ok(response) => response,
+        Err(error) => {
+            tally
+                .failures
+                .lock()
+                .unwrap()
+                .push(format!("error: {error}"));
+            return false;
+        }
+    };
+    let status = response.status();
+    // The body must arrive whole too: a cut-off answer is a failure.
+    let failure = match response.bytes().await {
+        Ok(body) if status == 200 && body.starts_with(b"{") => {
+            tally.ok.fetch_add(1, Ordering::SeqCst);
+            return true;
+        }
+        Ok(_) => status.as_u16().to_string(),
+        Err(error) => format!("{status} with a broken body: {error}"),
+    };
+    tally.failures.lock().unwrap().push(failure);
+    false
+}
+
+/// What the clients and nginx saw, for the issue notes.
+fn report(case: &str, tally: &Tally, nginx: &Nginx) {
+    eprintln!(
+        "failover {case}: sent {}, ok {}, failed {} {:?}; nginx's failed tries at an upstream \
+         (retried on the other): {:?}",
+        tally.sent.load(Ordering::SeqCst),
+        tally.ok(),
+        tally.failures().len(),
+        tally.failure_counts(),
+        nginx.failed_tries()
+    );
+}
+
+/// Waits until `instance` has answered predictions itself, so that taking
+/// it down happens while it carries load (bounded).
+async fn until_serving(instance: &Instance) {
+    let started = Instant::now();
+    while served(&instance.addr).await < 1.0 {
+        assert!(
+            started.elapsed() < PATIENCE,
+            "{} got no requests",
+            instance.addr
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nginx_hides_a_sigterm_and_recovers_from_a_sigkill() {
+    // Both load their model at once; each takes a core.
+    let mut first = Instance::spawn();
+    let mut second = Instance::spawn();
+    first.wait_ready().await;
+    second.wait_ready().await;
+    let nginx = Nginx::start([&first.addr, &second.addr]).await;
+
+    // 1. SIGTERM under load: no client request fails.
+    let load = Load::start(&nginx.url);
+    load.until_ok(PHASE_SUCCESSES).await;
+    until_serving(&first).await;
+    first.signal("TERM");
+    let exit = first.exit_status().await;
+    // Requests after the exit can only be served by nginx routing around
+    // the closed port.
+    load.until_ok(load.tally.ok() + PHASE_SUCCESSES).await;
+    let tally = load.stop().await;
+    report("SIGTERM", &tally, &nginx);
+    assert_eq!(
+        exit.code(),
+        Some(0),
+        "SIGTERMed instance exit {exit:?}:\n{}",
+        first.log_text()
+    );
+    assert!(
+        tally.failures().is_empty(),
+        "clients saw failures during a graceful shutdown: {:?}\nnginx:\n{}\nSIGTERMed instance:\n{}",
+        tally.failure_counts(),
+        nginx.logs(),
+        first.log_text()
+    );
+    drop(nginx);
+    drop(first);
+
+    // 2. SIGKILL under load: report what clients saw, then require recovery.
+    let mut third = Instance::spawn();
+    third.wait_ready().await;
+    let nginx = Nginx::start([&second.addr, &third.addr]).await;
+    let load = Load::start(&nginx.url);
+    load.until_ok(PHASE_SUCCESSES).await;
+    until_serving(&third).await;
+    third.child.kill().expect("SIGKILL");
+    let killed_at = (load.tally.ok(), load.tally.failures().len());
+    load.until_ok(load.tally.ok() + PHASE_SUCCESSES).await;
+    let tally = load.stop().await;
+    report("SIGKILL", &tally, &nginx);
+    eprintln!(
+        "failover SIGKILL: {} ok and {} failed before the kill",
+        killed_at.0, killed_at.1
+    );
+
+    // After the kill, the service answers every request.
+    let recovery = Load::start(&nginx.url);
+    recovery.until_ok(2 * PHASE_SUCCESSES).await;
+    let after = recovery.stop().await;
+    report("after SIGKILL (cumulative nginx tries)", &after, &nginx);
+    assert!(
+        after.failures().is_empty(),
+        "requests after the kill failed: {:?}\nnginx:\n{}",
+        after.failure_counts(),
+        nginx.logs()
+    );
+
+    second.signal("TERM");
+    let exit = second.exit_status().await;
+    assert_eq!(exit.code(), Some(0), "{}", second.log_text());
+}
