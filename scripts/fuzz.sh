@@ -26,6 +26,10 @@ timeout=${FUZZ_TIMEOUT:-20}
 # A request may use a few hundred MB by design (the decode limits bound one
 # image at ~400 MB); libtorch's libraries take their share of the RSS too.
 rss_limit_mb=${FUZZ_RSS_LIMIT_MB:-2560}
+# Longest input tried. libFuzzer's default (the largest seed, at least 4 KiB)
+# keeps images and checkpoints small; 64 KiB lets them grow, and libFuzzer
+# still starts short and lengthens inputs only as coverage rewards it.
+max_len=${FUZZ_MAX_LEN:-65536}
 
 if ! cargo fuzz --version >/dev/null 2>&1; then
   echo "fuzz: installing cargo-fuzz"
@@ -49,6 +53,7 @@ for target in $targets; do
   (cd fuzz && cargo fuzz run "${build_flags[@]}" "$target" \
     "corpus/$target" "regression/$target" -- \
     -max_total_time="$seconds" -timeout="$timeout" -rss_limit_mb="$rss_limit_mb" \
+    -max_len="$max_len" \
     -print_final_stats=1) >"$log" 2>&1 || status=$?
   runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   corpus=$(find "fuzz/corpus/$target" -type f | wc -l)
