@@ -72,6 +72,10 @@ enum Command {
         /// Timed passes per batch size.
         #[arg(long, default_value_t = 10)]
         iterations: usize,
+        /// NHWC-strided activations and kernels (the served default); false
+        /// measures the plain NCHW layout beside it.
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        channels_last: bool,
     },
     /// Classify local image files with no server; one JSON line per image.
     Classify {
@@ -201,6 +205,7 @@ fn main() -> ExitCode {
             threads,
             warmup,
             iterations,
+            channels_last,
         } => {
             if threads > 0 {
                 seresnext_serve::model::set_intra_op_threads(threads);
@@ -209,6 +214,7 @@ fn main() -> ExitCode {
                 device: resolve_device(device),
                 precision: dtype,
                 fold_bn: true,
+                channels_last,
             };
             bench(model, weights, &batch_sizes, options, warmup, iterations)
         }
@@ -254,6 +260,7 @@ fn main() -> ExitCode {
                     device: resolve_device(device),
                     precision: dtype,
                     fold_bn: !no_fold_bn,
+                    ..LoadOptions::default()
                 },
             };
             match classify::run(&args, &mut std::io::stdout().lock()) {

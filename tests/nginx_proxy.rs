@@ -235,27 +235,42 @@ async fn a_503_is_retried_on_the_other_replica_even_for_a_post() {
 }
 
 #[tokio::test]
-async fn when_both_replicas_answer_503_the_client_gets_it_after_two_tries() {
+async fn when_both_replicas_keep_answering_503_every_client_gets_it_with_retry_after() {
     let (first, first_hits) = busy_upstream();
     let (second, second_hits) = busy_upstream();
     let nginx = Nginx::start("both-busy", [first, second]);
-    let response = reqwest::Client::new()
-        .post(nginx.url(&predict_path()))
-        .header("content-type", "image/jpeg")
-        .body(vec![0u8; 1000])
-        .send()
-        .await
-        .expect("predict through nginx");
-    assert_eq!(response.status(), 503);
-    assert_eq!(
-        response.headers()["retry-after"],
-        "1",
-        "Retry-After passes through"
-    );
-    let body: serde_json::Value = response.json().await.expect("the replica's JSON error");
-    assert_eq!(body["error_type"], "queue_full");
+    let client = reqwest::Client::new();
+    // More rounds than any max_fails: if 503s marked the replicas down,
+    // nginx would answer a bare 502 "no live upstreams" with no Retry-After.
+    const ROUNDS: usize = 6;
+    for round in 0..ROUNDS {
+        let response = client
+            .post(nginx.url(&predict_path()))
+            .header("content-type", "image/jpeg")
+            .body(vec![0u8; 1000])
+            .send()
+            .await
+            .expect("predict through nginx");
+        assert_eq!(
+            response.status(),
+            503,
+            "round {round}\n{}",
+            nginx.error_log()
+        );
+        assert_eq!(
+            response.headers()["retry-after"],
+            "1",
+            "Retry-After passes through"
+        );
+        let body: serde_json::Value = response.json().await.expect("the replica's JSON error");
+        assert_eq!(body["error_type"], "queue_full");
+    }
     let tries = first_hits.load(Ordering::SeqCst) + second_hits.load(Ordering::SeqCst);
-    assert_eq!(tries, 2, "proxy_next_upstream_tries 2: one try per replica");
+    assert_eq!(
+        tries,
+        2 * ROUNDS,
+        "proxy_next_upstream_tries 2: one try per replica per request"
+    );
 }
 
 #[tokio::test]

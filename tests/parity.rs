@@ -10,10 +10,11 @@ use seresnext_serve::model::{Classifier, LoadOptions, ModelId, ALL_MODELS};
 use seresnext_serve::preprocess::{self, DecodeLimits};
 use seresnext_serve::weights;
 
-fn load(id: ModelId, fold_bn: bool) -> Classifier {
+fn load(id: ModelId, fold_bn: bool, channels_last: bool) -> Classifier {
     let fixture = &manifest().models[id.name()];
     let options = LoadOptions {
         fold_bn,
+        channels_last,
         ..LoadOptions::default()
     };
     Classifier::load_file(id, &fixture_path(&fixture.safetensors), options)
@@ -21,19 +22,20 @@ fn load(id: ModelId, fold_bn: bool) -> Classifier {
 }
 
 #[test]
-fn logits_match_timm_for_every_model_with_bn_folded_and_unfolded() {
+fn logits_match_timm_for_every_model_folded_or_not_in_either_memory_layout() {
     let manifest = manifest();
     let inputs = read_f32(&manifest.inputs.file);
     for id in ALL_MODELS {
         let expected = read_f32(&manifest.models[id.name()].logits);
-        for fold_bn in [true, false] {
-            let logits = load(id, fold_bn).logits_from_normalized(&inputs).unwrap();
+        for (fold_bn, channels_last) in [(true, true), (true, false), (false, true), (false, false)]
+        {
+            let logits = load(id, fold_bn, channels_last)
+                .logits_from_normalized(&inputs)
+                .unwrap();
             let (max, mean) = abs_diff_stats(&logits, &expected);
-            eprintln!("{id} fold_bn={fold_bn}: max |logit diff| {max:.2e}, mean {mean:.2e}");
-            assert!(
-                max <= 1e-3,
-                "{id} fold_bn={fold_bn}: max |logit diff| {max}"
-            );
+            let variant = format!("fold_bn={fold_bn} channels_last={channels_last}");
+            eprintln!("{id} {variant}: max |logit diff| {max:.2e}, mean {mean:.2e}");
+            assert!(max <= 1e-3, "{id} {variant}: max |logit diff| {max}");
         }
     }
 }
@@ -68,7 +70,7 @@ fn all_three_weight_formats_load_to_identical_tensors() {
 #[test]
 fn preprocessing_matches_timm_eval_transform_on_photos() {
     let manifest = manifest();
-    let classifier = load(ModelId::SeResNeXt50_32x4d, true);
+    let classifier = load(ModelId::SeResNeXt50_32x4d, true, true);
     let spec = classifier.transform_spec();
     for photo in &manifest.photos {
         let bytes = std::fs::read(fixture_path(&photo.file)).unwrap();
@@ -87,7 +89,7 @@ fn preprocessing_matches_timm_eval_transform_on_photos() {
 fn bytes_to_probabilities_match_timm_on_photos_for_every_model() {
     let manifest = manifest();
     for id in ALL_MODELS {
-        let classifier = load(id, true);
+        let classifier = load(id, true, true);
         let spec = classifier.transform_spec();
         let fixture = &manifest.models[id.name()];
         let expected = read_f32(&fixture.probs);

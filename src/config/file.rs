@@ -216,6 +216,10 @@ pub struct ModelConfig {
     /// numerically equivalent up to float rounding).
     #[serde(default = "defaults::fold_bn")]
     pub fold_bn: bool,
+    /// Run on NHWC-strided (`channels_last`) activations and kernels, the
+    /// layout oneDNN and cuDNN convolve fastest. Same values either way.
+    #[serde(default = "defaults::channels_last")]
+    pub channels_last: bool,
     /// Seed for `weights = "random"`, so random-weight runs are reproducible.
     #[serde(default)]
     pub random_seed: u64,
@@ -238,6 +242,9 @@ mod defaults {
     pub(super) fn fold_bn() -> bool {
         true
     }
+    pub(super) fn channels_last() -> bool {
+        true
+    }
 }
 
 impl Default for ModelConfig {
@@ -252,6 +259,7 @@ impl Default for ModelConfig {
             max_batch_delay_ms: defaults::max_batch_delay_ms(),
             queue_capacity: defaults::queue_capacity(),
             fold_bn: defaults::fold_bn(),
+            channels_last: defaults::channels_last(),
             random_seed: 0,
         }
     }

@@ -137,7 +137,7 @@ pub struct Batching {
 /// `GET /healthz` and `GET /readyz`.
 #[derive(Debug, Serialize)]
 pub struct Health {
-    /// `alive`, `ready`, `loading`, `draining` or `failed`.
+    /// `alive`, `broken`, `ready`, `loading`, `draining` or `failed`.
     pub status: &'static str,
     /// Only on readiness answers.
     #[serde(skip_serializing_if = "Option::is_none")]

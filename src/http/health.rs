@@ -1,9 +1,10 @@
 //! Operational endpoints: liveness, readiness and the Prometheus scrape.
 //!
 //! Liveness and readiness are deliberately different questions. Liveness
-//! ("is the process serving at all?") stays 200 while models load and while
-//! draining, so an orchestrator never restarts a server that is merely busy
-//! starting or stopping. Readiness ("send me traffic?") is 200 only once every
+//! ("is the process able to serve at all?") stays 200 while models load and
+//! while draining, so an orchestrator never restarts a server that is merely
+//! busy starting or stopping; it fails only when a replica thread has died,
+//! which nothing but a restart repairs. Readiness ("send me traffic?") is 200 only once every
 //! model is warm, and turns 503 the moment draining starts so the load
 //! balancer stops routing here before the listener closes.
 
@@ -16,13 +17,24 @@ use super::dto::Health;
 use super::AppState;
 
 /// `GET /healthz`, `GET /v2/health/live`.
-pub async fn live() -> Json<Health> {
+pub async fn live(State(state): State<AppState>) -> Response {
+    if state.service.lost_replica().is_some() {
+        // The panic message is in the log, not on the wire.
+        let body = Health {
+            status: "broken",
+            ready: None,
+            error: Some("a model replica thread died; the process needs a restart"),
+            error_type: Some("replica_lost"),
+        };
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
     Json(Health {
         status: "alive",
         ready: None,
         error: None,
         error_type: None,
     })
+    .into_response()
 }
 
 /// `GET /readyz`, `GET /v2/health/ready`.
@@ -74,4 +86,47 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         body,
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::{Config, ModelConfig, WeightsSource};
+    use crate::infer::InferenceService;
+    use crate::metrics::Metrics;
+
+    #[tokio::test]
+    async fn liveness_fails_once_a_replica_thread_has_died() {
+        let config = Config {
+            models: vec![ModelConfig {
+                weights: WeightsSource::Random,
+                device: crate::config::DeviceSpec::Cpu,
+                max_batch_size: 1,
+                ..ModelConfig::default()
+            }],
+            ..Config::default()
+        };
+        let metrics = Arc::new(Metrics::new().unwrap());
+        let (service, _threads) = InferenceService::start(&config, metrics).unwrap();
+        let state = AppState::new(Arc::new(service), config.server.clone());
+
+        let alive = live(State(state.clone())).await;
+        assert_eq!(alive.status(), StatusCode::OK);
+
+        state.service.models()[0]
+            .state
+            .replica_lost("gluon_seresnext50_32x4d: injected".into());
+        let broken = live(State(state.clone())).await;
+        assert_eq!(broken.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = axum::body::to_bytes(broken.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["status"], "broken");
+        assert_eq!(body["error_type"], "replica_lost");
+
+        state.service.drain(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -134,6 +134,7 @@ impl InferenceService {
                 device: model.device,
                 precision: model.dtype,
                 fold_bn: model.fold_bn,
+                channels_last: model.channels_last,
                 random_seed: model.random_seed,
                 max_batch_size: model.max_batch_size,
             };
@@ -191,6 +192,15 @@ impl InferenceService {
     /// The first model that failed to start, with why.
     pub fn startup_failure(&self) -> Option<String> {
         self.models.iter().find_map(|m| m.state.failure())
+    }
+
+    /// Why a replica thread died, if one did. Only a new process brings it
+    /// back, so liveness reports it and the orchestrator restarts us.
+    pub fn lost_replica(&self) -> Option<String> {
+        self.models
+            .iter()
+            .find(|m| m.state.lost_replicas() > 0)
+            .and_then(|m| m.state.failure())
     }
 
     pub fn is_draining(&self) -> bool {

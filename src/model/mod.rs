@@ -94,6 +94,9 @@ pub struct LoadOptions {
     /// Fold each BatchNorm into its convolution at load time. Kept as a switch
     /// so tests can show both give the same output.
     pub fold_bn: bool,
+    /// Run the network on NHWC-strided (`channels_last`) activations and
+    /// kernels. Same values, different memory order.
+    pub channels_last: bool,
 }
 
 impl Default for LoadOptions {
@@ -102,6 +105,7 @@ impl Default for LoadOptions {
             device: Device::Cpu,
             precision: Precision::Fp32,
             fold_bn: true,
+            channels_last: true,
         }
     }
 }
@@ -116,6 +120,7 @@ pub struct Classifier {
     net: net::SeResNeXt,
     device: Device,
     kind: Kind,
+    channels_last: bool,
     /// `[1, 3, 1, 1]` mean and std on the device, fp32.
     mean: Tensor,
     std: Tensor,
@@ -157,7 +162,7 @@ impl Classifier {
             net::SeResNeXt::load(&mut params, id.arch(), cfg.num_classes, options.fold_bn);
         params.finish()?;
         let kind = precision_kind(options.precision);
-        net.move_to(options.device, kind)?;
+        net.move_to(options.device, kind, options.channels_last)?;
         let channel_vector = |values: [f32; 3]| -> Result<Tensor, TchError> {
             Tensor::f_from_slice(&values)?
                 .f_view([1, 3, 1, 1])?
@@ -169,6 +174,7 @@ impl Classifier {
             net,
             device: options.device,
             kind,
+            channels_last: options.channels_last,
             mean: channel_vector(cfg.mean)?,
             std: channel_vector(cfg.std)?,
         })
@@ -200,7 +206,8 @@ impl Classifier {
 
     /// Turns HWC 8-bit RGB crops into a normalized `[N, 3, H, W]` batch on the
     /// device: the u8 bytes travel (4x less than fp32) and ToTensor/Normalize
-    /// run where the model runs, in fp32 as timm does them.
+    /// run where the model runs, in fp32 as timm does them. The crops are
+    /// already NHWC in memory, so a `channels_last` model needs no reorder.
     pub fn input_batch(&self, crops: &[&[u8]]) -> Result<Tensor, ModelError> {
         let expected = self.input_len();
         let mut packed = Vec::with_capacity(expected * crops.len());
@@ -222,16 +229,25 @@ impl Classifier {
                 .f_to_kind(Kind::Float)?
                 .f_div_scalar(255.0)?
                 .f_sub(&self.mean)?
-                .f_div(&self.std)?
-                .f_contiguous()?;
-        Ok(batch)
+                .f_div(&self.std)?;
+        self.in_memory_format(&batch)
     }
 
     /// Raw logits `[N, num_classes]` (fp32) for a normalized fp32 batch.
     pub fn logits(&self, input: &Tensor) -> Result<Tensor, ModelError> {
         let _guard = tch::no_grad_guard();
         let input = input.f_to_device(self.device)?.f_to_kind(self.kind)?;
+        let input = self.in_memory_format(&input)?;
         Ok(self.net.forward(&input)?.f_to_kind(Kind::Float)?)
+    }
+
+    /// `batch` laid out as the network's kernels are: a no-op when it already is.
+    fn in_memory_format(&self, batch: &Tensor) -> Result<Tensor, ModelError> {
+        Ok(if self.channels_last {
+            to_channels_last(batch)?
+        } else {
+            batch.f_contiguous()?
+        })
     }
 
     /// Logits `[N · num_classes]` for already-normalized `[N, 3, H, W]` fp32
@@ -338,6 +354,16 @@ impl Classifier {
         let flat = tensor_to_vec(&probabilities)?;
         Ok(flat.chunks_exact(classes).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// The same `[N, C, H, W]` tensor with NHWC strides (PyTorch's
+/// `channels_last`), which tch has no direct call for. Copies only when the
+/// tensor is not laid out that way already.
+fn to_channels_last(tensor: &Tensor) -> Result<Tensor, TchError> {
+    tensor
+        .f_permute([0, 2, 3, 1])?
+        .f_contiguous()?
+        .f_permute([0, 3, 1, 2])
 }
 
 /// Copies any float tensor to a flat host `Vec<f32>`.

@@ -38,6 +38,7 @@ pub struct ReplicaSpec {
     pub device: DeviceSpec,
     pub precision: Precision,
     pub fold_bn: bool,
+    pub channels_last: bool,
     pub random_seed: u64,
     /// Largest batch the replica will run; its warmup covers every bucket up to it.
     pub max_batch_size: usize,

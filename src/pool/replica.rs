@@ -138,6 +138,7 @@ fn load(spec: &ReplicaSpec) -> Result<Classifier, ModelError> {
         device: resolve_device(spec.device),
         precision: spec.precision,
         fold_bn: spec.fold_bn,
+        channels_last: spec.channels_last,
     };
     match &spec.weights {
         ResolvedWeights::File(path) => Classifier::load_file(spec.id, path, options),

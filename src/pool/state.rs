@@ -60,6 +60,11 @@ impl ModelState {
         self.replicas.saturating_sub(lost)
     }
 
+    /// Replica threads that died after start: the process cannot heal them.
+    pub fn lost_replicas(&self) -> usize {
+        self.lost.load(Ordering::Acquire)
+    }
+
     /// Why the model could not start, if it could not.
     pub fn failure(&self) -> Option<String> {
         lock(&self.failure).clone()
@@ -103,8 +108,10 @@ mod tests {
         let state = ModelState::new(2);
         state.replica_ready("cpu".into());
         state.replica_ready("cpu".into());
+        assert_eq!(state.lost_replicas(), 0);
         assert_eq!(state.replica_lost("first".into()), 1);
         assert!(!state.is_ready());
+        assert_eq!(state.lost_replicas(), 1);
         assert_eq!(state.replica_lost("second".into()), 0);
         assert_eq!(state.failure().as_deref(), Some("first"));
     }
