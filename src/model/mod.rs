@@ -222,15 +222,29 @@ impl Classifier {
             packed.extend_from_slice(crop);
         }
         let side = self.cfg.input_size as i64;
-        let batch =
-            Tensor::f_from_data_size(&packed, &[crops.len() as i64, side, side, 3], Kind::Uint8)?
-                .f_to_device(self.device)?
-                .f_permute([0, 3, 1, 2])?
-                .f_to_kind(Kind::Float)?
-                .f_div_scalar(255.0)?
-                .f_sub(&self.mean)?
-                .f_div(&self.std)?;
+        let host =
+            Tensor::f_from_data_size(&packed, &[crops.len() as i64, side, side, 3], Kind::Uint8)?;
+        let batch = self
+            .upload(host)?
+            .f_permute([0, 3, 1, 2])?
+            .f_to_kind(Kind::Float)?
+            .f_div_scalar(255.0)?
+            .f_sub(&self.mean)?
+            .f_div(&self.std)?;
         self.in_memory_format(&batch)
+    }
+
+    /// Moves a host tensor to the model's device. For a GPU it is staged in
+    /// pinned (page-locked) memory first, so the copy is a DMA that runs
+    /// asynchronously on the stream instead of a pageable, synchronous one;
+    /// libtorch's caching host allocator keeps the staging block alive until
+    /// the copy has finished.
+    fn upload(&self, host: Tensor) -> Result<Tensor, TchError> {
+        if !self.device.is_cuda() {
+            return Ok(host);
+        }
+        host.f_pin_memory(self.device)?
+            .f_to_device_(self.device, host.kind(), true, false)
     }
 
     /// Raw logits `[N, num_classes]` (fp32) for a normalized fp32 batch.
@@ -342,9 +356,8 @@ impl Classifier {
             packed.extend_from_slice(image);
         }
         let side = self.cfg.input_size as i64;
-        Ok(Tensor::f_from_slice(&packed)?
-            .f_view([images.len() as i64, 3, side, side])?
-            .f_to_device(self.device)?)
+        let host = Tensor::f_from_slice(&packed)?.f_view([images.len() as i64, 3, side, side])?;
+        Ok(self.upload(host)?)
     }
 
     /// Softmax over the logits of a normalized batch, one vector per image.

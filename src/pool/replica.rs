@@ -157,7 +157,7 @@ fn warm_up(classifier: &Classifier, buckets: &[usize]) -> Result<(), ModelError>
 }
 
 /// Classifies `images` (crops and client-normalized images, possibly mixed)
-/// using only warmed shapes (split on CPU, padded with blank crops on GPU).
+/// (on a GPU padded with blank crops to a warmed shape; on a CPU as it is).
 fn run_batch(
     classifier: &Classifier,
     images: &[ModelInput],
@@ -284,14 +284,21 @@ mod tests {
                     "{count} images, pad {pad}"
                 );
                 for (images, shape) in &calls {
-                    assert!(buckets.contains(shape), "unwarmed shape {shape}");
-                    assert!(images.len() <= *shape);
+                    if pad {
+                        assert!(buckets.contains(shape), "unwarmed shape {shape}");
+                        assert!(images.len() <= *shape);
+                    } else {
+                        assert_eq!(images.len(), *shape, "a CPU chunk is never padded");
+                    }
                 }
             }
         }
         let (_, calls) = run_fake(8, 8, false, 2);
         let shapes: Vec<usize> = calls.iter().map(|(_, shape)| *shape).collect();
         assert_eq!(shapes, [8, 4, 2, 2, 4, 2, 2]);
+        let (_, calls) = run_fake(7, 8, false, 2);
+        let shapes: Vec<usize> = calls.iter().map(|(_, shape)| *shape).collect();
+        assert_eq!(shapes, [7, 3, 1, 2, 4, 2, 2]);
     }
 
     #[test]
