@@ -74,6 +74,7 @@
 //!     max_batch_delay: Duration::from_millis(5),
 //!     queue_capacity: 256,
 //!     replicas: 1,
+//!     adaptive_window: true,
 //! };
 //! let queue: BatchQueue<Vec<f32>, f32> =
 //!     BatchQueue::new(config, Arc::new(NoopObserver)).expect("valid config");
@@ -115,13 +116,15 @@ mod queue;
 mod shared;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod window_tests;
 
 use std::time::Duration;
 
 pub use batch::{Batch, ItemOutput, PendingResults};
 pub use error::{BatchError, ConfigError, SubmitError};
 pub use observer::{BatchObserver, BatcherStats, NoopObserver};
-pub use queue::BatchQueue;
+pub use queue::{Announcement, BatchQueue};
 
 /// Tuning of one model's queue; one `BatchQueue` per model is built from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -138,6 +141,12 @@ pub struct BatcherConfig {
     /// Number of worker threads pulling from this queue. Used only for the
     /// Retry-After estimate, since replicas drain the queue in parallel.
     pub replicas: usize,
+    /// Wait for a partial batch to fill only while more images are known to
+    /// be on their way ([`BatchQueue::announce`]: admitted and still being
+    /// decoded), never on the chance that a new request turns up. With
+    /// `false`, Triton's fixed window: every partial batch waits out
+    /// `max_batch_delay`.
+    pub adaptive_window: bool,
 }
 
 impl BatcherConfig {

@@ -22,8 +22,15 @@ pub(super) enum NextStep {
 /// oldest item has waited `max_batch_delay` since *its enqueue* (so the time a
 /// worker spent busy elsewhere counts); on close, whatever is left is taken at
 /// once since nothing more can arrive.
+///
+/// With `adaptive_window`, a partial batch also goes at once when no images
+/// are `announced` (admitted, still decoding): nothing is known to be coming,
+/// so waiting could only add latency. A lone client then never pays the
+/// delay, while images already on their way still join the batch (within
+/// the same `max_batch_delay` bound).
 pub(super) fn next_step(
     queued: usize,
+    announced: usize,
     oldest_enqueued_at: Option<Instant>,
     closed: bool,
     now: Instant,
@@ -37,6 +44,9 @@ pub(super) fn next_step(
         };
     };
     if queued >= config.max_batch_size || closed {
+        return NextStep::TakeNow;
+    }
+    if config.adaptive_window && announced == 0 {
         return NextStep::TakeNow;
     }
     match oldest.checked_add(config.max_batch_delay) {
@@ -61,6 +71,7 @@ mod tests {
             max_batch_delay,
             queue_capacity: 16,
             replicas: 1,
+            adaptive_window: false,
         }
     }
 
@@ -68,8 +79,14 @@ mod tests {
     fn policy_takes_full_batch_without_waiting() {
         let cfg = config(4, NEVER);
         let t0 = Instant::now();
-        assert_eq!(next_step(4, Some(t0), false, t0, &cfg), NextStep::TakeNow);
-        assert_eq!(next_step(9, Some(t0), false, t0, &cfg), NextStep::TakeNow);
+        assert_eq!(
+            next_step(4, 0, Some(t0), false, t0, &cfg),
+            NextStep::TakeNow
+        );
+        assert_eq!(
+            next_step(9, 0, Some(t0), false, t0, &cfg),
+            NextStep::TakeNow
+        );
     }
 
     #[test]
@@ -79,21 +96,21 @@ mod tests {
         let t0 = Instant::now();
         // The flush time is the oldest item's enqueue + delay, whenever asked.
         assert_eq!(
-            next_step(1, Some(t0), false, t0, &cfg),
+            next_step(1, 0, Some(t0), false, t0, &cfg),
             NextStep::WaitUntil(t0 + delay)
         );
         let later = t0 + Duration::from_millis(4);
         assert_eq!(
-            next_step(2, Some(t0), false, later, &cfg),
+            next_step(2, 0, Some(t0), false, later, &cfg),
             NextStep::WaitUntil(t0 + delay)
         );
         // A worker that becomes free after the delay expired does not wait again.
         assert_eq!(
-            next_step(1, Some(t0), false, t0 + delay, &cfg),
+            next_step(1, 0, Some(t0), false, t0 + delay, &cfg),
             NextStep::TakeNow
         );
         assert_eq!(
-            next_step(1, Some(t0), false, t0 + 5 * delay, &cfg),
+            next_step(1, 0, Some(t0), false, t0 + 5 * delay, &cfg),
             NextStep::TakeNow
         );
     }
@@ -102,14 +119,57 @@ mod tests {
     fn policy_empty_closed_and_overflowing_delay() {
         let cfg = config(4, Duration::MAX);
         let t0 = Instant::now();
-        assert_eq!(next_step(0, None, false, t0, &cfg), NextStep::WaitForItems);
-        assert_eq!(next_step(0, None, true, t0, &cfg), NextStep::Finished);
+        assert_eq!(
+            next_step(0, 0, None, false, t0, &cfg),
+            NextStep::WaitForItems
+        );
+        assert_eq!(next_step(0, 0, None, true, t0, &cfg), NextStep::Finished);
         // Closed: leftovers go at once, nothing more can arrive.
-        assert_eq!(next_step(1, Some(t0), true, t0, &cfg), NextStep::TakeNow);
+        assert_eq!(next_step(1, 0, Some(t0), true, t0, &cfg), NextStep::TakeNow);
         // An unrepresentable flush time means "wait for more items".
         assert_eq!(
-            next_step(1, Some(t0), false, t0, &cfg),
+            next_step(1, 0, Some(t0), false, t0, &cfg),
             NextStep::WaitForItems
+        );
+    }
+
+    #[test]
+    fn adaptive_window_waits_only_for_announced_images() {
+        let delay = Duration::from_millis(10);
+        let cfg = BatcherConfig {
+            adaptive_window: true,
+            ..config(4, delay)
+        };
+        let t0 = Instant::now();
+        // Nothing on the way: go now instead of waiting out the delay.
+        assert_eq!(
+            next_step(1, 0, Some(t0), false, t0, &cfg),
+            NextStep::TakeNow
+        );
+        // Images still decoding: wait for them, but never past the delay.
+        assert_eq!(
+            next_step(1, 2, Some(t0), false, t0, &cfg),
+            NextStep::WaitUntil(t0 + delay)
+        );
+        assert_eq!(
+            next_step(1, 2, Some(t0), false, t0 + delay, &cfg),
+            NextStep::TakeNow
+        );
+        // Full and closed still go at once; empty still sleeps.
+        assert_eq!(
+            next_step(4, 9, Some(t0), false, t0, &cfg),
+            NextStep::TakeNow
+        );
+        assert_eq!(next_step(1, 9, Some(t0), true, t0, &cfg), NextStep::TakeNow);
+        assert_eq!(
+            next_step(0, 3, None, false, t0, &cfg),
+            NextStep::WaitForItems
+        );
+        // The fixed window ignores announcements and waits for the delay.
+        let fixed = config(4, delay);
+        assert_eq!(
+            next_step(1, 0, Some(t0), false, t0, &fixed),
+            NextStep::WaitUntil(t0 + delay)
         );
     }
 }

@@ -75,17 +75,64 @@ impl<T, R> BatchQueue<T, R> {
         inputs: Vec<T>,
         deadline: Option<Instant>,
     ) -> Result<PendingResults<R>, SubmitError> {
+        self.submit(inputs, deadline, 0)
+    }
+
+    /// Tells the workers that `images` more are on their way (a request was
+    /// admitted and is decoding them), so an adaptive window waits for them.
+    /// Submit them with [`Self::try_submit_announced`]; dropping the
+    /// announcement instead (a bad image, a timeout) withdraws them.
+    pub fn announce(&self, images: usize) -> Announcement<T, R> {
+        self.shared.lock_state().announced += images;
+        Announcement {
+            shared: Arc::clone(&self.shared),
+            images,
+        }
+    }
+
+    /// [`Self::try_submit`] for announced images: the announcement ends in
+    /// the same step that queues them (or refuses them).
+    pub fn try_submit_announced(
+        &self,
+        mut announcement: Announcement<T, R>,
+        inputs: Vec<T>,
+        deadline: Option<Instant>,
+    ) -> Result<PendingResults<R>, SubmitError> {
+        let arrived = std::mem::take(&mut announcement.images);
+        self.submit(inputs, deadline, arrived)
+    }
+
+    /// `try_submit`, ending an announcement of `arrived` images under the
+    /// same lock that queues the inputs.
+    fn submit(
+        &self,
+        inputs: Vec<T>,
+        deadline: Option<Instant>,
+        arrived: usize,
+    ) -> Result<PendingResults<R>, SubmitError> {
         let shared = &self.shared;
+        // Refused or queued, the announced images stop being "on the way"
+        // in the same step; a worker waiting for them must look again.
+        let wake_on_refusal = || {
+            if arrived > 0 {
+                shared.work_available.notify_all();
+            }
+        };
         let capacity = shared.config.queue_capacity;
         let item_count = inputs.len();
+        let mut state = shared.lock_state();
+        state.announced = state.announced.saturating_sub(arrived);
         if item_count > capacity {
+            drop(state);
+            wake_on_refusal();
             return Err(SubmitError::TooLarge {
                 items: item_count,
                 capacity,
             });
         }
-        let mut state = shared.lock_state();
         if state.closed {
+            drop(state);
+            wake_on_refusal();
             return Err(SubmitError::Closed);
         }
         let now = Instant::now();
@@ -97,6 +144,7 @@ impl<T, R> BatchQueue<T, R> {
             if state.queue.len() + item_count > capacity {
                 let depth = state.queue.len();
                 drop(state);
+                wake_on_refusal();
                 shared.dispose_dead(dead, now);
                 Counters::add(&shared.counters.rejected_full, 1);
                 shared.observer.rejected_full(item_count);
@@ -119,13 +167,18 @@ impl<T, R> BatchQueue<T, R> {
             });
         }
         drop(state);
-        if item_count > 0 {
+        if item_count > 0 || arrived > 0 {
             // All workers re-evaluate: one may now have a full batch, and
             // workers asleep without a timeout must learn items exist.
             shared.work_available.notify_all();
         }
         shared.dispose_dead(dead, now);
         Ok(PendingResults::new(receivers))
+    }
+
+    /// Images announced and not yet submitted or withdrawn.
+    pub fn announced(&self) -> usize {
+        self.shared.lock_state().announced
     }
 
     /// Refuses `items` more at once, as [`Self::try_submit`] would now, so a
@@ -179,7 +232,15 @@ impl<T, R> BatchQueue<T, R> {
                 continue;
             }
             let oldest = state.queue.front().map(|item| item.enqueued_at);
-            match next_step(state.queue.len(), oldest, state.closed, now, &shared.config) {
+            let step = next_step(
+                state.queue.len(),
+                state.announced,
+                oldest,
+                state.closed,
+                now,
+                &shared.config,
+            );
+            match step {
                 NextStep::TakeNow => return Some(self.take_batch(state, now)),
                 NextStep::WaitUntil(flush_at) => {
                     let timeout = flush_at.saturating_duration_since(now);
@@ -310,5 +371,25 @@ impl<T, R> BatchQueue<T, R> {
     /// Totals since creation.
     pub fn stats(&self) -> BatcherStats {
         self.shared.counters.snapshot()
+    }
+}
+
+/// Images announced to a queue ([`BatchQueue::announce`]) and not yet
+/// submitted. Dropping it withdraws them, so a request that fails while
+/// decoding never leaves a worker waiting for images that will not come.
+pub struct Announcement<T, R> {
+    shared: Arc<Shared<T, R>>,
+    images: usize,
+}
+
+impl<T, R> Drop for Announcement<T, R> {
+    fn drop(&mut self) {
+        if self.images == 0 {
+            return;
+        }
+        let mut state = self.shared.lock_state();
+        state.announced = state.announced.saturating_sub(self.images);
+        drop(state);
+        self.shared.work_available.notify_all();
     }
 }

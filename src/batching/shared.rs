@@ -47,6 +47,9 @@ pub(super) struct State<T, R> {
     pub(super) closed: bool,
     /// Batches taken and not yet answered or dropped; drained means zero.
     pub(super) in_flight_batches: usize,
+    /// Images of admitted requests still being prepared (decoded) before
+    /// they are submitted; the adaptive window waits only for these.
+    pub(super) announced: usize,
 }
 
 /// One item waiting for a batch.
@@ -103,6 +106,7 @@ impl<T, R> Shared<T, R> {
             queue: VecDeque::with_capacity(config.queue_capacity),
             closed: false,
             in_flight_batches: 0,
+            announced: 0,
         };
         Self {
             config,

@@ -13,11 +13,11 @@ use super::*;
 
 /// Long enough that a batcher wrongly waiting for the delay is caught as a
 /// hang, never reached by a correct one.
-const NEVER: Duration = Duration::from_secs(3600);
+pub(super) const NEVER: Duration = Duration::from_secs(3600);
 /// Watchdog for "this must not block": generous for a loaded 2-core machine.
-const WATCHDOG: Duration = Duration::from_secs(30);
+pub(super) const WATCHDOG: Duration = Duration::from_secs(30);
 
-fn config(
+pub(super) fn config(
     max_batch_size: usize,
     max_batch_delay: Duration,
     queue_capacity: usize,
@@ -27,10 +27,11 @@ fn config(
         max_batch_delay,
         queue_capacity,
         replicas: 1,
+        adaptive_window: false,
     }
 }
 
-fn new_queue(config: BatcherConfig) -> BatchQueue<u64, u64> {
+pub(super) fn new_queue(config: BatcherConfig) -> BatchQueue<u64, u64> {
     BatchQueue::new(config, Arc::new(NoopObserver)).unwrap()
 }
 
@@ -41,7 +42,7 @@ fn model(input: u64) -> u64 {
 }
 
 /// `next_batch` on a helper thread, failing the test instead of hanging.
-fn next_batch_within_watchdog(queue: &BatchQueue<u64, u64>) -> Option<Batch<u64, u64>> {
+pub(super) fn next_batch_within_watchdog(queue: &BatchQueue<u64, u64>) -> Option<Batch<u64, u64>> {
     let (sender, receiver) = mpsc::channel();
     let queue = queue.clone();
     thread::spawn(move || {
@@ -52,11 +53,11 @@ fn next_batch_within_watchdog(queue: &BatchQueue<u64, u64>) -> Option<Batch<u64,
         .expect("next_batch blocked: it should have returned at once")
 }
 
-fn complete_ok(batch: Batch<u64, u64>) {
+pub(super) fn complete_ok(batch: Batch<u64, u64>) {
     batch.process(|inputs| Ok::<_, String>(inputs.into_iter().map(model).collect()));
 }
 
-fn values(results: Vec<Result<ItemOutput<u64>, BatchError>>) -> Vec<u64> {
+pub(super) fn values(results: Vec<Result<ItemOutput<u64>, BatchError>>) -> Vec<u64> {
     results
         .into_iter()
         .map(|result| result.unwrap().value)

@@ -208,6 +208,11 @@ pub struct ModelConfig {
     /// batch runs: the latency paid for throughput at low load.
     #[serde(default = "defaults::max_batch_delay_ms")]
     pub max_batch_delay_ms: u64,
+    /// When a partial batch waits for more images (within
+    /// `max_batch_delay_ms`): `adaptive` only while admitted images are
+    /// still being decoded, `fixed` always (Triton's rule).
+    #[serde(default)]
+    pub batch_window: BatchWindow,
     /// Images waiting for this model; beyond it requests get 503 + Retry-After
     /// instead of an unbounded wait.
     #[serde(default = "defaults::queue_capacity")]
@@ -257,6 +262,7 @@ impl Default for ModelConfig {
             replicas: defaults::replicas(),
             max_batch_size: defaults::max_batch_size(),
             max_batch_delay_ms: defaults::max_batch_delay_ms(),
+            batch_window: BatchWindow::default(),
             queue_capacity: defaults::queue_capacity(),
             fold_bn: defaults::fold_bn(),
             channels_last: defaults::channels_last(),
@@ -270,6 +276,19 @@ impl ModelConfig {
     pub fn max_batch_delay(&self) -> Duration {
         Duration::from_millis(self.max_batch_delay_ms)
     }
+}
+
+/// When a partial batch stops waiting for more images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BatchWindow {
+    /// Wait (up to `max_batch_delay_ms`) only for images of admitted requests
+    /// that are still decoding; with none on the way, run at once. A lone
+    /// client never pays the delay.
+    #[default]
+    Adaptive,
+    /// Always wait out `max_batch_delay_ms` for a partial batch to fill.
+    Fixed,
 }
 
 /// How log lines are written.

@@ -21,7 +21,9 @@ mod weights;
 mod tests;
 
 pub use device::{DeviceSpec, Precision};
-pub use file::{Config, ConfigError, HubConfig, LogFormat, ModelConfig, Problem, ServerConfig};
+pub use file::{
+    BatchWindow, Config, ConfigError, HubConfig, LogFormat, ModelConfig, Problem, ServerConfig,
+};
 pub use overrides::Overrides;
 pub use secret::ApiKey;
 pub use validate::WEIGHTS_EXTENSIONS;

@@ -17,7 +17,7 @@ use super::images::{
 };
 use super::topk::{top_k, ClassScore};
 use crate::batching::{BatchError, BatchQueue, BatcherConfig, SubmitError};
-use crate::config::{Config, ModelConfig, WeightsSource};
+use crate::config::{BatchWindow, Config, ModelConfig, WeightsSource};
 use crate::hub::HubSettings;
 use crate::metrics::Metrics;
 use crate::model::ModelId;
@@ -123,6 +123,7 @@ impl InferenceService {
                     max_batch_delay: model.max_batch_delay(),
                     queue_capacity: model.queue_capacity,
                     replicas: model.replicas,
+                    adaptive_window: model.batch_window == BatchWindow::Adaptive,
                 },
                 Arc::new(observer),
             )
@@ -334,6 +335,9 @@ impl InferenceService {
         // Shed at once when the queue is already full: decoding images that
         // would then be refused is the work an overloaded server cannot spare.
         model.queue.check_room(images.len()).map_err(submit_error)?;
+        // From here until they are queued (or the request fails), the
+        // replicas know these images are coming and may wait for them.
+        let announcement = model.queue.announce(images.len());
         let _in_flight = self.metrics.track_in_flight(name);
         let timeout = timeout.unwrap_or(self.request_timeout);
         let deadline = started + timeout;
@@ -369,7 +373,7 @@ impl InferenceService {
 
         let pending = model
             .queue
-            .try_submit(inputs, Some(deadline))
+            .try_submit_announced(announcement, inputs, Some(deadline))
             .map_err(submit_error)?;
         // Dropping `pending` on timeout (or when the client goes away and this
         // future is dropped) cancels the queued images before they cost compute.

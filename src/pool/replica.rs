@@ -344,6 +344,7 @@ mod tests {
             max_batch_delay: Duration::from_millis(1),
             queue_capacity: 8,
             replicas: 1,
+            adaptive_window: false,
         };
         let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
         let state = ModelState::new(1);
