@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload \
-	deny deny-advisories fuzz
+	deny deny-advisories fuzz bench
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -74,6 +74,16 @@ fuzz: $(VENV_STAMP)
 # `make test`. Arguments: OVERLOAD_ARGS="SECONDS CONCURRENCY QUEUE_CAPACITY MAX_BATCH".
 overload: $(VENV_STAMP) $(FIXTURE_STAMP)
 	scripts/overload.sh $(OVERLOAD_ARGS)
+
+# The benchmark suite: in-process forward against timm, HTTP against LitServe
+# under oha, peak RSS -> benches/results.json, BENCHMARKS.md and
+# benches/throughput_p99.png (~6 minutes on 2 idle cores; installs oha and
+# LitServe on first use, ~8 minutes more). Settings (THREADS, BENCH_SECONDS,
+# ...): scripts/bench/run.sh.
+# Not part of `make test`.
+bench: build $(FIXTURE_STAMP)
+	scripts/bench/install-bench-tools.sh
+	scripts/bench/run.sh
 
 # Serves config/default.toml (override with CONFIG=...). Extra flags: ARGS=...
 run: build

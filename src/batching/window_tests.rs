@@ -9,6 +9,22 @@ use std::time::Duration;
 use super::tests::{config, new_queue, next_batch_within_watchdog, NEVER, WATCHDOG};
 use super::*;
 
+/// A worker calling `next_batch` on its own thread; its batch arrives on the
+/// receiver, so a test can check that it is (still) waiting.
+fn worker_thread(queue: &BatchQueue<u64, u64>) -> mpsc::Receiver<Option<Batch<u64, u64>>> {
+    let (sender, receiver) = mpsc::channel();
+    let worker = queue.clone();
+    thread::spawn(move || {
+        let _ = sender.send(worker.next_batch());
+    });
+    receiver
+}
+
+/// Shows the worker is waiting: no batch within a moment.
+fn still_waiting(receiver: &mpsc::Receiver<Option<Batch<u64, u64>>>) -> bool {
+    receiver.recv_timeout(Duration::from_millis(200)).is_err()
+}
+
 fn adaptive(max_batch_size: usize) -> BatcherConfig {
     BatcherConfig {
         adaptive_window: true,
@@ -29,13 +45,9 @@ fn an_announced_image_joins_the_batch_it_was_awaited_for() {
     let queue = new_queue(adaptive(8));
     let announcement = queue.announce(1);
     let _first = queue.try_submit(vec![1], None).unwrap();
-    let (sender, receiver) = mpsc::channel();
-    let worker = queue.clone();
-    thread::spawn(move || {
-        let _ = sender.send(worker.next_batch());
-    });
+    let receiver = worker_thread(&queue);
     // The worker must be waiting for the announced image, not gone with [1].
-    assert!(receiver.recv_timeout(Duration::from_millis(200)).is_err());
+    assert!(still_waiting(&receiver));
     let _second = queue
         .try_submit_announced(announcement, vec![2], None)
         .unwrap();
@@ -49,12 +61,8 @@ fn a_withdrawn_announcement_releases_the_waiting_worker() {
     let queue = new_queue(adaptive(8));
     let announcement = queue.announce(3);
     let _pending = queue.try_submit(vec![5], None).unwrap();
-    let (sender, receiver) = mpsc::channel();
-    let worker = queue.clone();
-    thread::spawn(move || {
-        let _ = sender.send(worker.next_batch());
-    });
-    assert!(receiver.recv_timeout(Duration::from_millis(200)).is_err());
+    let receiver = worker_thread(&queue);
+    assert!(still_waiting(&receiver));
     // The request failed while decoding: its images will never come.
     drop(announcement);
     let batch = receiver.recv_timeout(WATCHDOG).unwrap().unwrap();
@@ -80,13 +88,9 @@ fn refused_announced_images_stop_being_awaited() {
 fn the_fixed_window_waits_even_with_nothing_announced() {
     let queue = new_queue(config(8, NEVER, 16));
     let _pending = queue.try_submit(vec![4], None).unwrap();
-    let (sender, receiver) = mpsc::channel();
-    let worker = queue.clone();
-    thread::spawn(move || {
-        let _ = sender.send(worker.next_batch());
-    });
+    let receiver = worker_thread(&queue);
     // Triton's rule: the partial batch waits out the (hour-long) delay...
-    assert!(receiver.recv_timeout(Duration::from_millis(200)).is_err());
+    assert!(still_waiting(&receiver));
     // ...until closing says nothing more can come.
     queue.close();
     let batch = receiver.recv_timeout(WATCHDOG).unwrap().unwrap();

@@ -1,0 +1,488 @@
+"""Regenerates BENCHMARKS.md and the throughput/p99 chart from benches/results.json.
+
+    python scripts/bench/report.py benches/results.json BENCHMARKS.md benches/throughput_p99.png
+
+Run by scripts/bench/run.sh at the end of `make bench`; run it alone to redo
+the report from a results file without measuring again.
+"""
+
+import argparse
+import json
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=wrong-import-position
+
+MAIN_MODEL = "gluon_seresnext50_32x4d"
+# The targets of the report (issue 4).
+FORWARD_VS_TIMM = 1.10  # ours in-process best img/s over timm's
+HTTP_EFFICIENCY = 0.90  # HTTP c=16 req/s over in-process img/s at max_batch_size
+HTTP_VS_LITSERVE = 1.3  # HTTP c=16 req/s over LitServe's, with a lower p99
+HTTP_OVERHEAD_MS = 5.0  # HTTP c=1 p50 over in-process batch-1 p50
+GPU_MS = 10.0  # below this many ms a figure gets two decimals
+PEER = {"fp32": "fp32", "fp16": "fp16", "bf16": None}  # our dtype -> timm's row
+
+
+def fmt(value, digits=1):
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def fmt_ms(value):
+    """Milliseconds: two decimals below 10 ms (GPU passes), one above."""
+    return fmt(value, 2 if value is not None and value < GPU_MS else 1)
+
+
+def table(header, rows):
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def in_process_index(results):
+    """{(impl, model, device, dtype): {batch: record}}"""
+    index = {}
+    for record in results["in_process"]:
+        key = (record["impl"], record["model"], record["device"], record["dtype"])
+        index.setdefault(key, {})[record["batch_size"]] = record
+    return index
+
+
+def best(rows):
+    if not rows:
+        return None
+    return max(rows.values(), key=lambda r: r["images_per_second"])
+
+
+def http_row(results, server, concurrency, body=None):
+    for record in results["http"]:
+        if (
+            record["server"] == server
+            and record["concurrency"] == concurrency
+            and (body is None or record["body"] == body)
+        ):
+            return record
+    return None
+
+
+def memory_row(results, server):
+    return next((r for r in results["memory"] if r["server"] == server), None)
+
+
+def status(ok):
+    if ok is None:
+        return "not measured"
+    return "**met**" if ok else "**not met**"
+
+
+def targets(results):
+    """Rows of (target, measured, goal, status)."""
+    index = in_process_index(results)
+    settings = results["settings"]
+    max_batch = settings.get("max_batch_size", 8)
+    rows = []
+
+    ours = index.get(("ours", MAIN_MODEL, "cpu", "fp32"), {})
+    timm = index.get(("timm", MAIN_MODEL, "cpu", "fp32"), {})
+    o, t = best(ours), best(timm)
+    if o and t:
+        ratio = o["images_per_second"] / t["images_per_second"]
+        rows.append(
+            (
+                "1. in-process best img/s, ours ÷ timm eager (CPU fp32)",
+                f"{ratio:.2f} ({o['images_per_second']:.1f} at batch {o['batch_size']} ÷ "
+                f"{t['images_per_second']:.1f} at batch {t['batch_size']})",
+                f"≥ {FORWARD_VS_TIMM:.2f}",
+                status(ratio >= FORWARD_VS_TIMM),
+            )
+        )
+    else:
+        rows.append(
+            (
+                "1. in-process best img/s, ours ÷ timm eager (CPU fp32)",
+                "—",
+                f"≥ {FORWARD_VS_TIMM:.2f}",
+                status(None),
+            )
+        )
+    o = best(index.get(("ours", MAIN_MODEL, "cuda", "fp16"), {}))
+    t = best(index.get(("timm", MAIN_MODEL, "cuda", "fp16"), {}))
+    if o and t:
+        ratio = o["images_per_second"] / t["images_per_second"]
+        rows.append(
+            (
+                "1b. same on CUDA: ours fp16 ÷ timm AMP fp16 channels-last",
+                f"{ratio:.2f} ({o['images_per_second']:.0f} at batch {o['batch_size']} ÷ "
+                f"{t['images_per_second']:.0f} at batch {t['batch_size']})",
+                f"≥ {FORWARD_VS_TIMM:.2f}",
+                status(ratio >= FORWARD_VS_TIMM),
+            )
+        )
+
+    c16 = http_row(results, "ours", 16, "jpeg")
+    at_max = ours.get(max_batch)
+    if c16 and at_max:
+        ratio = c16["requests_per_second"] / at_max["images_per_second"]
+        rows.append(
+            (
+                f"2. HTTP c=16 req/s ÷ in-process img/s at batch {max_batch} (ours)",
+                f"{ratio:.2f} ({c16['requests_per_second']:.1f} ÷ {at_max['images_per_second']:.1f})",
+                f"≥ {HTTP_EFFICIENCY:.2f}",
+                status(ratio >= HTTP_EFFICIENCY),
+            )
+        )
+    else:
+        rows.append(
+            (
+                f"2. HTTP c=16 req/s ÷ in-process img/s at batch {max_batch} (ours)",
+                "—",
+                f"≥ {HTTP_EFFICIENCY:.2f}",
+                status(None),
+            )
+        )
+
+    peer16 = http_row(results, "litserve", 16)
+    if c16 and peer16 and peer16["requests_per_second"] > 0:
+        ratio = c16["requests_per_second"] / peer16["requests_per_second"]
+        p99_lower = (
+            c16["p99_ms"] is not None and peer16["p99_ms"] is not None and c16["p99_ms"] < peer16["p99_ms"]
+        )
+        rows.append(
+            (
+                "3. HTTP c=16 req/s, ours ÷ LitServe, and p99 lower",
+                f"{ratio:.2f} ({c16['requests_per_second']:.1f} ÷ {peer16['requests_per_second']:.1f}); "
+                f"p99 {fmt(c16['p99_ms'], 0)} vs {fmt(peer16['p99_ms'], 0)} ms",
+                f"≥ {HTTP_VS_LITSERVE}, p99 lower",
+                status(ratio >= HTTP_VS_LITSERVE and p99_lower),
+            )
+        )
+    else:
+        rows.append(
+            (
+                "3. HTTP c=16 req/s, ours ÷ LitServe, and p99 lower",
+                "—",
+                f"≥ {HTTP_VS_LITSERVE}, p99 lower",
+                status(None),
+            )
+        )
+
+    c1 = http_row(results, "ours", 1, "jpeg")
+    b1 = ours.get(1)
+    if c1 and b1 and c1["p50_ms"] is not None:
+        bound = b1["p50_ms"] + HTTP_OVERHEAD_MS
+        rows.append(
+            (
+                "4. HTTP c=1 p50 vs in-process batch-1 p50 + 5 ms (ours)",
+                f"{c1['p50_ms']:.1f} ms vs {b1['p50_ms']:.1f} + {HTTP_OVERHEAD_MS:.0f} = {bound:.1f} ms",
+                "≤",
+                status(c1["p50_ms"] <= bound),
+            )
+        )
+    else:
+        rows.append(("4. HTTP c=1 p50 vs in-process batch-1 p50 + 5 ms (ours)", "—", "≤", status(None)))
+
+    memory = memory_row(results, "ours")
+    target = settings.get("rss_target_mib")
+    if memory:
+        rows.append(
+            (
+                "5. peak RSS, all three models loaded, after the load (ours)",
+                f"{memory['peak_mib']:,.0f} MiB",
+                f"≤ {target:,} MiB" if target else "none set (`BENCH_RSS_TARGET_MIB`)",
+                status(memory["peak_mib"] <= target) if target else "reported",
+            )
+        )
+    else:
+        rows.append(("5. peak RSS, all three models loaded, after the load (ours)", "—", "—", status(None)))
+    return rows
+
+
+def in_process_rows(results):
+    index = in_process_index(results)
+    rows = []
+    seen = set()
+    for record in results["in_process"]:
+        if record["impl"] != "ours":
+            continue
+        key = (record["model"], record["device"], record["dtype"], record["batch_size"])
+        if key in seen:
+            continue
+        seen.add(key)
+        model, device, dtype, batch = key
+        peer_dtype = PEER.get(dtype) if device == "cuda" else dtype
+        peer = index.get(("timm", model, device, peer_dtype), {}).get(batch) if peer_dtype else None
+        ratio = record["images_per_second"] / peer["images_per_second"] if peer else None
+        peer_name = " (timm: AMP, channels-last)" if peer and device == "cuda" and dtype == "fp16" else ""
+        rows.append(
+            (
+                model,
+                device,
+                dtype + peer_name,
+                batch,
+                fmt(record["images_per_second"]),
+                fmt_ms(record["p50_ms"]),
+                fmt(peer["images_per_second"]) if peer else "—",
+                fmt_ms(peer["p50_ms"]) if peer else "—",
+                f"{ratio:.2f}" if ratio else "—",
+            )
+        )
+    return rows
+
+
+def http_rows(results):
+    rows = []
+    order = {"jpeg": 0, "b64json": 1}
+    for record in sorted(
+        results["http"], key=lambda r: (r["concurrency"], r["server"] != "ours", order.get(r["body"], 2))
+    ):
+        peer = http_row(results, "litserve", record["concurrency"])
+        ratio = "—"
+        if record["server"] == "ours" and peer and peer["requests_per_second"] > 0:
+            ratio = f"{record['requests_per_second'] / peer['requests_per_second']:.2f}"
+        name = "ours" if record["server"] == "ours" else "LitServe"
+        body = {"jpeg": "raw JPEG", "b64json": "JSON base64"}.get(record["body"], record["body"])
+        rows.append(
+            (
+                record["concurrency"],
+                name,
+                body,
+                fmt(record["requests_per_second"]),
+                ratio,
+                fmt(record["p50_ms"], 0),
+                fmt(record["p90_ms"], 0),
+                fmt(record["p99_ms"], 0),
+                record["errors"],
+                fmt(record["mean_batch_size"], 2),
+            )
+        )
+    return rows
+
+
+def memory_rows(results):
+    names = {"ours": "ours (3 models)", "litserve": "LitServe (1 model)"}
+    return [
+        (names.get(r["server"], r["server"]), fmt(r["peak_mib"], 0), fmt(r["rss_mib"], 0), r["processes"])
+        for r in results["memory"]
+    ]
+
+
+def chart(results, path):
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    styles = {
+        "ours": ("ours (raw JPEG)", "tab:blue", "o"),
+        "litserve": ("LitServe (JSON base64)", "tab:orange", "s"),
+    }
+    for server, (label, colour, marker) in styles.items():
+        body = "jpeg" if server == "ours" else None
+        points = sorted(
+            (r["concurrency"], r)
+            for r in results["http"]
+            if r["server"] == server and (body is None or r["body"] == body)
+        )
+        if not points:
+            continue
+        xs = [c for c, _ in points]
+        left.plot(xs, [r["requests_per_second"] for _, r in points], marker=marker, color=colour, label=label)
+        right.plot(xs, [r["p99_ms"] for _, r in points], marker=marker, color=colour, label=label)
+    b64 = [r for r in results["http"] if r["server"] == "ours" and r["body"] == "b64json"]
+    for record in b64:
+        left.plot(
+            [record["concurrency"]],
+            [record["requests_per_second"]],
+            marker="D",
+            color="tab:green",
+            linestyle="none",
+            label="ours (JSON base64)",
+        )
+        right.plot(
+            [record["concurrency"]],
+            [record["p99_ms"]],
+            marker="D",
+            color="tab:green",
+            linestyle="none",
+            label="ours (JSON base64)",
+        )
+    top = best(in_process_index(results).get(("ours", MAIN_MODEL, "cpu", "fp32"), {}))
+    if top:
+        left.axhline(
+            top["images_per_second"],
+            color="tab:blue",
+            linestyle="--",
+            linewidth=1,
+            label=f"ours in-process best ({top['images_per_second']:.1f} img/s, batch {top['batch_size']})",
+        )
+    levels = sorted({r["concurrency"] for r in results["http"]})
+    for axis, title, unit in ((left, "Throughput", "successful requests/s"), (right, "p99 latency", "ms")):
+        axis.set_xscale("log", base=2)
+        if levels:
+            axis.set_xticks(levels, [str(c) for c in levels])
+        axis.set_xlabel("concurrent clients")
+        axis.set_ylabel(unit)
+        axis.set_title(title)
+        axis.grid(True, which="both", alpha=0.3)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=8)
+    left.set_ylim(bottom=0)
+    # p99 grows about linearly with the clients once the server is saturated:
+    # a log axis keeps c=1 readable beside c=64.
+    if any(r["p99_ms"] for r in results["http"]):
+        right.set_yscale("log")
+    machine = results["machine"]
+    fig.suptitle(
+        f"{MAIN_MODEL} over HTTP, CPU, {results['settings'].get('threads')} threads, "
+        f"max batch {results['settings'].get('max_batch_size')} — {machine['cpu']}",
+        fontsize=10,
+    )
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(results, chart_path, out_path):
+    machine, settings, versions = results["machine"], results["settings"], results["versions"]
+    gpu = ", ".join(machine["gpu"]) if machine["gpu"] else "none"
+    commit = (results.get("git_commit") or "unknown")[:12] + (
+        " (with local changes)" if results.get("git_dirty") else ""
+    )
+    chart_link = os.path.relpath(chart_path, os.path.dirname(os.path.abspath(out_path)) or ".")
+    photo = os.path.basename(str(settings.get("photo", "")))
+    parts = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (scripts/bench/) from "
+        "[`benches/results.json`](benches/results.json); do not edit by hand. "
+        "Figures from one run on one machine: compare the ratios of a run, not "
+        "numbers across machines or runs.",
+        "",
+        "## Machine and run",
+        "",
+        table(
+            ["", ""],
+            [
+                ("date", results["date"]),
+                ("commit", f"`{commit}`"),
+                ("CPU", f"{machine['cpu']}, {machine['cores']} cores"),
+                ("memory", f"{machine['memory_gib']} GiB"),
+                ("GPU", gpu),
+                (
+                    "load average at the end",
+                    ", ".join(str(x) for x in machine.get("load_average_at_end", [])),
+                ),
+                ("threads (ours and peers)", settings.get("threads")),
+                (
+                    "HTTP: seconds per level",
+                    f"{settings.get('bench_seconds')} (after {settings.get('warmup_seconds')} s "
+                    "of unrecorded warm-up per server)",
+                ),
+                (
+                    "HTTP: max batch size / batch delay",
+                    f"{settings.get('max_batch_size')} / {settings.get('batch_delay_ms')} ms, both servers",
+                ),
+                ("HTTP: request", f"`{photo}`, one image per request"),
+                ("in-process: timed passes per batch size", settings.get("iterations")),
+                ("versions", ", ".join(f"{k} {v}" for k, v in versions.items() if v)),
+            ],
+        ),
+        "",
+        "## How to re-run",
+        "",
+        "```sh",
+        "make bench                              # everything: ~6 minutes on 2 idle cores",
+        "BENCH_SECONDS=60 THREADS=2 make bench   # longer levels, fixed thread count",
+        "python scripts/bench/report.py          # the report again from benches/results.json",
+        "```",
+        "",
+        "`make bench` builds the release binary and the fixtures, installs oha and "
+        "LitServe/matplotlib (scripts/bench/install-bench-tools.sh, once), then runs "
+        "scripts/bench/run.sh; its header lists every setting (`BENCH_CONCURRENCY`, "
+        "`BENCH_MAX_BATCH`, `OURS_BENCH_ARGS`, ...). With a GPU (`nvidia-smi -L`) the "
+        "in-process part adds CUDA fp16/bf16/fp32 rows.",
+        "",
+        "## Targets",
+        "",
+        table(["target", "measured", "goal", "status"], targets(results)),
+        "",
+        "## Figures",
+        "",
+        "### In-process forward pass",
+        "",
+        "`seresnext-serve bench` against timm eager (`scripts/bench_timm.py`), same "
+        "threads, alternating per batch size. img/s over the timed passes; p50 is one pass.",
+        "",
+        table(
+            [
+                "model",
+                "device",
+                "dtype",
+                "batch",
+                "ours img/s",
+                "ours p50 ms",
+                "timm img/s",
+                "timm p50 ms",
+                "ours ÷ timm",
+            ],
+            in_process_rows(results),
+        ),
+        "",
+        f"### HTTP, `{MAIN_MODEL}`",
+        "",
+        "oha closed-loop load (`-c` clients, keep-alive) on 127.0.0.1, ours and LitServe "
+        "alternating level by level. Ours serves all three models (CPU, fixture "
+        "weights) and gets the raw JPEG (`Content-Type: image/jpeg`); LitServe "
+        "(scripts/bench/litserve_server.py: timm `seresnext50_32x4d`, the same weights, "
+        'timm\'s eval transform, top-5) gets `{"image": "<base64>"}` as its users send '
+        "it; the ours-JSON-base64 row sends the same photo in our KServe V1 JSON form. "
+        "req/s counts 2xx answers; errors are non-2xx answers plus failed connections; "
+        "mean batch is images ÷ forward passes during the level (ours from /metrics, "
+        "LitServe's counted in its `predict`).",
+        "",
+        table(
+            [
+                "clients",
+                "server",
+                "body",
+                "req/s",
+                "ours ÷ LitServe",
+                "p50 ms",
+                "p90 ms",
+                "p99 ms",
+                "errors",
+                "mean batch",
+            ],
+            http_rows(results),
+        ),
+        "",
+        f"![throughput and p99 latency against concurrency]({chart_link})",
+        "",
+        "### Memory",
+        "",
+        "Peak resident memory (VmHWM) after the HTTP levels, summed over the server's "
+        "process tree: ours is one process; LitServe runs a launcher, an HTTP process "
+        "and an inference worker, whose shared pages count once per process.",
+        "",
+        table(["server", "peak RSS MiB", "RSS at the end MiB", "processes"], memory_rows(results)),
+        "",
+    ]
+    with open(out_path, "w", encoding="utf-8") as out:
+        out.write("\n".join(parts))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("results", nargs="?", default="benches/results.json")
+    parser.add_argument("markdown", nargs="?", default="BENCHMARKS.md")
+    parser.add_argument("chart", nargs="?", default="benches/throughput_p99.png")
+    args = parser.parse_args()
+    with open(args.results, encoding="utf-8") as raw:
+        results = json.load(raw)
+    chart(results, args.chart)
+    markdown(results, args.chart, args.markdown)
+    print(f"wrote {args.markdown} and {args.chart}")
+
+
+if __name__ == "__main__":
+    main()

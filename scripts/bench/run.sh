@@ -1,0 +1,256 @@
+#!/usr/bin/env bash
+# The benchmark suite behind `make bench` (BENCHMARKS.md): one run, all figures
+# from the same machine state, written to benches/results.json, then
+# BENCHMARKS.md and benches/throughput_p99.png regenerated from it.
+#   1. In-process forward: `seresnext-serve bench` against timm eager
+#      (scripts/bench_timm.py), alternating per batch size. On CUDA too when
+#      `nvidia-smi -L` works.
+#   2. HTTP: our server (all three models, fixture weights, CPU) and a LitServe
+#      server of timm's seresnext50_32x4d (scripts/bench/litserve_server.py),
+#      both on 127.0.0.1, under oha closed-loop load at each concurrency,
+#      alternating between the two; then each server's peak RSS.
+# `make bench` first builds the release binary, the fixtures and the tools
+# (scripts/bench/install-bench-tools.sh). Settings, all optional:
+#   THREADS              intra-op threads, ours and peers (default: nproc)
+#   BENCH_SECONDS        seconds of load per HTTP level (20)
+#   BENCH_WARMUP_SECONDS seconds of unrecorded load before a server's first level (3)
+#   BENCH_CONCURRENCY    HTTP levels ("1 4 16 64")
+#   BENCH_ITERATIONS     timed forward passes per batch size (10; 5 for the 101 models)
+#   BENCH_WARMUP         untimed forward passes before each batch size (2)
+#   BENCH_BATCH_SIZES    in-process batches of gluon_seresnext50_32x4d ("1,2,4,8,16"),
+#                        BENCH_BATCH_SIZES_101 of the 101 models ("1,8"),
+#                        BENCH_CUDA_BATCH_SIZES on a GPU ("1,8,32,64,128,256")
+#   BENCH_MAX_BATCH      max_batch_size of both servers (8)
+#   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (2)
+#   BENCH_PHOTO          the JPEG every request carries (target/fixtures/photos/chelsea.jpg)
+#   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE  =1 to leave a part out
+#   BENCH_RSS_TARGET_MIB a peak-RSS target for the report to check (none: reported only)
+#   OURS_BENCH_ARGS      extra flags for every `seresnext-serve bench`
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+threads=${THREADS:-$(nproc)}
+seconds=${BENCH_SECONDS:-20}
+warmup_seconds=${BENCH_WARMUP_SECONDS:-3}
+read -r -a levels <<< "${BENCH_CONCURRENCY:-1 4 16 64}"
+iterations=${BENCH_ITERATIONS:-10}
+iterations_101=${BENCH_ITERATIONS_101:-${BENCH_ITERATIONS:-5}}
+warmup=${BENCH_WARMUP:-2}
+max_batch=${BENCH_MAX_BATCH:-8}
+batch_delay_ms=${BENCH_BATCH_DELAY_MS:-2}
+photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
+rss_target_mib=${BENCH_RSS_TARGET_MIB:-null}
+read -r -a ours_extra <<< "${OURS_BENCH_ARGS:-}"
+
+python=.venv/bin/python
+bin=target/release/seresnext-serve
+oha=target/bench-tools/bin/oha
+fixtures=target/fixtures/models
+work=target/bench/run
+records=$work/records.jsonl
+results=benches/results.json
+main_model=gluon_seresnext50_32x4d
+declare -A timm_name=(
+  [gluon_seresnext50_32x4d]=seresnext50_32x4d
+  [gluon_seresnext101_32x4d]=seresnext101_32x4d
+  [gluon_seresnext101_64x4d]=seresnext101_64x4d
+)
+
+needs=("$python" "$bin")
+if [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
+  needs+=("$oha" "$photo" "$fixtures"/gluon_seresnext{50_32x4d,101_32x4d,101_64x4d}.safetensors)
+fi
+for need in "${needs[@]}"; do
+  [ -e "$need" ] || { echo "bench: $need is missing; run 'make bench'" >&2; exit 1; }
+done
+rm -rf "$work"
+mkdir -p "$work" benches
+: > "$records"
+started=$SECONDS
+say() { printf '\n### [%4ss] %s\n' "$((SECONDS - started))" "$*"; }
+
+# ---------------------------------------------------------------- in-process
+# Batch sizes, always with max_batch_size among them (target 2 divides by it).
+with_max_batch() { tr ',' '\n' <<< "$1,$max_batch" | sort -nu | paste -sd, -; }
+passes() { if [ "$1" = "$main_model" ]; then echo "$iterations"; else echo "$iterations_101"; fi; }
+
+# Both with random weights: timing does not depend on the values.
+ours_forward() {  # model device dtype batches
+  "$bin" bench --model "$1" --weights random --device "$2" --dtype "$3" --threads "$threads" \
+    --batch-sizes "$4" --warmup "$warmup" --iterations "$(passes "$1")" "${ours_extra[@]}" |
+    "$python" scripts/bench/record.py tag "$records" kind=in_process impl=ours \
+      model="$1" device="$2" dtype="$3" threads="$threads"
+}
+timm_forward() {  # model device label batches [flags]
+  local model=$1 device=$2 label=$3 batches=$4
+  shift 4
+  "$python" scripts/bench_timm.py --model "${timm_name[$model]}" --device "$device" \
+    --threads "$threads" --batch-sizes "$batches" --warmup "$warmup" \
+    --iterations "$(passes "$model")" "$@" |
+    "$python" scripts/bench/record.py tag "$records" kind=in_process impl=timm \
+      model="$model" device="$device" dtype="$label" threads="$threads"
+}
+
+if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ]; then
+  for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
+    if [ "$model" = "$main_model" ]; then
+      batches=$(with_max_batch "${BENCH_BATCH_SIZES:-1,2,4,8,16}")
+    else
+      batches=${BENCH_BATCH_SIZES_101:-1,8}
+    fi
+    # One batch size at a time, ours then timm: the machine's load drifts,
+    # and each ratio should compare neighbours in time.
+    for batch in ${batches//,/ }; do
+      say "in-process $model, batch $batch, cpu fp32, $threads threads: ours, then timm"
+      ours_forward "$model" cpu fp32 "$batch"
+      timm_forward "$model" cpu fp32 "$batch"
+    done
+  done
+  if nvidia-smi -L >/dev/null 2>&1; then
+    cuda_batches=${BENCH_CUDA_BATCH_SIZES:-1,8,32,64,128,256}
+    for dtype in fp16 bf16 fp32; do
+      say "in-process $main_model, cuda $dtype, batches $cuda_batches: ours"
+      ours_forward "$main_model" cuda "$dtype" "$cuda_batches"
+    done
+    say "in-process $main_model, cuda, batches $cuda_batches: timm AMP fp16 channels-last, timm fp32"
+    timm_forward "$main_model" cuda fp16 "$cuda_batches" --amp --channels-last
+    timm_forward "$main_model" cuda fp32 "$cuda_batches"
+  fi
+fi
+
+# ---------------------------------------------------------------------- HTTP
+servers=()
+cleanup() {
+  local pid
+  for pid in "${servers[@]}"; do
+    # Each server leads its own process group (setsid): the group goes, and
+    # with it LitServe's worker processes.
+    kill -TERM -- "-$pid" 2>/dev/null || true
+  done
+  for pid in "${servers[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  done
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  "$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+wait_ready() {  # name pid url log
+  for _ in $(seq 1200); do
+    curl -sf -o /dev/null "$3" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "bench: $1 exited while starting; its log:" >&2; cat "$4" >&2; exit 1; }
+    sleep 0.5
+  done
+  echo "bench: $1 not ready after 10 minutes; its log:" >&2
+  cat "$4" >&2
+  exit 1
+}
+
+load() {  # out url content-type body concurrency seconds
+  "$oha" --no-tui --output-format json --wait-ongoing-requests-after-deadline \
+    -m POST -T "$3" -D "$4" -c "$5" -z "${6}s" "$2" > "$1"
+}
+
+batch_stats_ours() {
+  curl -sf "http://127.0.0.1:$ours_port/metrics" > "$work/metrics.txt"
+  "$python" scripts/bench/record.py batch-stats "$work/metrics.txt" "$main_model"
+}
+batch_stats_litserve() { cat "$work/litserve.batches" 2>/dev/null || echo "0 0"; }
+
+level() {  # server body concurrency url content-type body-file
+  local server=$1 body=$2 c=$3 before after out=$work/oha-$1-$2-c$3.json
+  say "HTTP $server, $body body, concurrency $c, ${seconds}s"
+  before=$("batch_stats_$server")
+  load "$out" "$4" "$5" "$6" "$c" "$seconds"
+  after=$("batch_stats_$server")
+  "$python" scripts/bench/record.py http "$records" "$out" kind=http server="$server" \
+    body="$body" concurrency="$c" seconds="$seconds" max_batch_size="$max_batch" \
+    --batch-before "$before" --batch-after "$after"
+}
+
+if [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
+  # JSON bodies made once: our KServe V1 form and LitServe's {"image": b64}.
+  b64=$(base64 -w0 "$photo")
+  printf '{"instances": [{"image": {"b64": "%s"}}]}' "$b64" > "$work/ours.b64.json"
+  printf '{"image": "%s"}' "$b64" > "$work/litserve.b64.json"
+
+  ours_port=$(free_port)
+  cat > "$work/serve.toml" <<TOML
+[server]
+host = "127.0.0.1"
+port = $ours_port
+intra_op_threads = $threads
+log_format = "text"
+TOML
+  for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
+    cat >> "$work/serve.toml" <<TOML
+[[models]]
+id = "$model"
+weights = "$fixtures/$model.safetensors"
+device = "cpu"
+max_batch_size = $max_batch
+max_batch_delay_ms = $batch_delay_ms
+TOML
+  done
+  say "starting ours on 127.0.0.1:$ours_port with all three models ($work/serve.toml)"
+  setsid "$bin" serve --config "$work/serve.toml" > "$work/ours.log" 2>&1 &
+  ours_pid=$!
+  servers+=("$ours_pid")
+  ours_url="http://127.0.0.1:$ours_port/v1/models/$main_model:predict"
+
+  run_litserve=0
+  if [ "${BENCH_SKIP_LITSERVE:-0}" != 1 ]; then
+    run_litserve=1
+    litserve_port=$(free_port)
+    say "starting LitServe on 127.0.0.1:$litserve_port (timm seresnext50_32x4d)"
+    BENCH_BATCH_STATS=$work/litserve.batches setsid "$python" scripts/bench/litserve_server.py \
+      --port "$litserve_port" --threads "$threads" \
+      --weights "$fixtures/$main_model.safetensors" --max-batch-size "$max_batch" \
+      --batch-timeout-ms "$batch_delay_ms" > "$work/litserve.log" 2>&1 &
+    litserve_pid=$!
+    servers+=("$litserve_pid")
+    litserve_url="http://127.0.0.1:$litserve_port/predict"
+  fi
+
+  wait_ready ours "$ours_pid" "http://127.0.0.1:$ours_port/readyz" "$work/ours.log"
+  curl -sf -H 'content-type: image/jpeg' --data-binary "@$photo" "$ours_url" > "$work/ours.sample.json"
+  load "$work/oha-ours-warmup.json" "$ours_url" image/jpeg "$photo" "$max_batch" "$warmup_seconds"
+  if [ "$run_litserve" = 1 ]; then
+    wait_ready LitServe "$litserve_pid" "http://127.0.0.1:$litserve_port/health" "$work/litserve.log"
+    curl -sf -H 'content-type: application/json' --data-binary "@$work/litserve.b64.json" \
+      "$litserve_url" > "$work/litserve.sample.json"
+    load "$work/oha-litserve-warmup.json" "$litserve_url" application/json \
+      "$work/litserve.b64.json" "$max_batch" "$warmup_seconds"
+  fi
+
+  # Alternating, level by level: both servers see the same machine state.
+  for c in "${levels[@]}"; do
+    level ours jpeg "$c" "$ours_url" image/jpeg "$photo"
+    if [ "$run_litserve" = 1 ]; then
+      level litserve b64json "$c" "$litserve_url" application/json "$work/litserve.b64.json"
+    fi
+  done
+  # The same JSON-with-base64 request shape as LitServe's, at c=16.
+  level ours b64json 16 "$ours_url" application/json "$work/ours.b64.json"
+
+  for server in ours litserve; do
+    [ "$server" = litserve ] && [ "$run_litserve" != 1 ] && continue
+    pid_var=${server}_pid
+    memory=$("$python" scripts/bench/proctree_rss.py "${!pid_var}")
+    echo "$memory" | "$python" scripts/bench/record.py tag "$records" kind=memory server="$server" \
+      models="$([ "$server" = ours ] && echo 3 || echo 1)"
+  done
+fi
+
+say "writing $results"
+"$python" scripts/bench/record.py finish "$records" "$results" \
+  oha_bin="$oha" ours_bin="$bin" threads="$threads" bench_seconds="$seconds" \
+  warmup_seconds="$warmup_seconds" iterations="$iterations" iterations_101="$iterations_101" \
+  warmup_passes="$warmup" max_batch_size="$max_batch" \
+  batch_delay_ms="$batch_delay_ms" photo="$photo" rss_target_mib="$rss_target_mib" \
+  ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}"
+"$python" scripts/bench/report.py "$results" BENCHMARKS.md benches/throughput_p99.png
+say "done in $((SECONDS - started)) s"
