@@ -23,11 +23,17 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--weights", help="a .safetensors state dict (default: timm's random init)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    model = timm.create_model(args.model, pretrained=False).eval().to(device)
+    model = timm.create_model(args.model, pretrained=False)
+    if args.weights:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(args.weights))
+    model = model.eval().to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     for batch_size in [int(b) for b in args.batch_sizes.split(",")]:

@@ -182,6 +182,7 @@ def cmd_finish(args):
         "in_process": [r for r in records if r.get("kind") == "in_process"],
         "http": [r for r in records if r.get("kind") == "http"],
         "memory": [r for r in records if r.get("kind") == "memory"],
+        "window": [r for r in records if r.get("kind") == "window"],
     }
     os.makedirs(os.path.dirname(args.results) or ".", exist_ok=True)
     with open(args.results, "w", encoding="utf-8") as out:

@@ -271,6 +271,19 @@ def memory_rows(results):
     ]
 
 
+def window_rows(results):
+    rows = sorted(
+        results["window"],
+        key=lambda r: (r["concurrency"], r["batch_window"], r["max_batch_delay_ms"]),
+    )
+    return [
+        (f"`{r['batch_window']}`", r["max_batch_delay_ms"], r["concurrency"],
+         fmt(r["requests_per_second"]), fmt(r["p50_ms"]), fmt(r["p99_ms"]),
+         fmt(r["mean_batch_size"], 2), r["errors"])
+        for r in rows
+    ]
+
+
 def chart(results, path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     styles = {
@@ -467,6 +480,23 @@ def markdown(results, chart_path, out_path):
         table(["server", "peak RSS MiB", "RSS at the end MiB", "processes"], memory_rows(results)),
         "",
     ]
+    if results.get("window"):
+        parts += [
+            "### Batch window",
+            "",
+            f"Our server alone with `{MAIN_MODEL}` (CPU, the same photo and oha load), "
+            "restarted for each setting (scripts/bench/batch_window.sh). `fixed` is Triton's "
+            "rule: a partial batch waits `max_batch_delay_ms` after its first image. `adaptive` "
+            "waits (within the same bound) only while images of admitted requests are still "
+            "being decoded, and otherwise runs at once.",
+            "",
+            table(
+                ["batch_window", "max_batch_delay_ms", "clients", "req/s", "p50 ms", "p99 ms",
+                 "mean batch", "errors"],
+                window_rows(results),
+            ),
+            "",
+        ]
     with open(out_path, "w", encoding="utf-8") as out:
         out.write("\n".join(parts))
 

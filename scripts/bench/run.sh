@@ -23,7 +23,9 @@
 #   BENCH_MAX_BATCH      max_batch_size of both servers (8)
 #   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (2)
 #   BENCH_PHOTO          the JPEG every request carries (target/fixtures/photos/chelsea.jpg)
-#   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE  =1 to leave a part out
+#   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE / BENCH_SKIP_WINDOW
+#                        =1 to leave a part out; the window study's own settings
+#                        are in scripts/bench/batch_window.sh
 #   BENCH_RSS_TARGET_MIB a peak-RSS target for the report to check (none: reported only)
 #   OURS_BENCH_ARGS      extra flags for every `seresnext-serve bench`
 set -euo pipefail
@@ -56,9 +58,9 @@ declare -A timm_name=(
   [gluon_seresnext101_64x4d]=seresnext101_64x4d
 )
 
-needs=("$python" "$bin")
+needs=("$python" "$bin" "$fixtures"/gluon_seresnext{50_32x4d,101_32x4d,101_64x4d}.safetensors)
 if [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
-  needs+=("$oha" "$photo" "$fixtures"/gluon_seresnext{50_32x4d,101_32x4d,101_64x4d}.safetensors)
+  needs+=("$oha" "$photo")
 fi
 for need in "${needs[@]}"; do
   [ -e "$need" ] || { echo "bench: $need is missing; run 'make bench'" >&2; exit 1; }
@@ -74,9 +76,11 @@ say() { printf '\n### [%4ss] %s\n' "$((SECONDS - started))" "$*"; }
 with_max_batch() { tr ',' '\n' <<< "$1,$max_batch" | sort -nu | paste -sd, -; }
 passes() { if [ "$1" = "$main_model" ]; then echo "$iterations"; else echo "$iterations_101"; fi; }
 
-# Both with random weights: timing does not depend on the values.
+# Both with the same fixture weights (timm's own init, saved by `make
+# fixtures`): the same values, so the same numerics (a different random init
+# can differ in speed, e.g. through denormal activations).
 ours_forward() {  # model device dtype batches
-  "$bin" bench --model "$1" --weights random --device "$2" --dtype "$3" --threads "$threads" \
+  "$bin" bench --model "$1" --weights "$fixtures/$1.safetensors" --device "$2" --dtype "$3" --threads "$threads" \
     --batch-sizes "$4" --warmup "$warmup" --iterations "$(passes "$1")" "${ours_extra[@]}" |
     "$python" scripts/bench/record.py tag "$records" kind=in_process impl=ours \
       model="$1" device="$2" dtype="$3" threads="$threads"
@@ -85,6 +89,7 @@ timm_forward() {  # model device label batches [flags]
   local model=$1 device=$2 label=$3 batches=$4
   shift 4
   "$python" scripts/bench_timm.py --model "${timm_name[$model]}" --device "$device" \
+    --weights "$fixtures/$model.safetensors" \
     --threads "$threads" --batch-sizes "$batches" --warmup "$warmup" \
     --iterations "$(passes "$model")" "$@" |
     "$python" scripts/bench/record.py tag "$records" kind=in_process impl=timm \
@@ -124,7 +129,8 @@ cleanup() {
   local pid
   for pid in "${servers[@]}"; do
     # Each server leads its own process group (setsid): the group goes, and
-    # with it LitServe's worker processes.
+    # with it LitServe's worker processes (woken first, if paused).
+    kill -CONT -- "-$pid" 2>/dev/null || true
     kill -TERM -- "-$pid" 2>/dev/null || true
   done
   for pid in "${servers[@]}"; do
@@ -160,12 +166,25 @@ batch_stats_ours() {
 }
 batch_stats_litserve() { cat "$work/litserve.batches" 2>/dev/null || echo "0 0"; }
 
+# The other server is paused (SIGSTOP to its process group) while one is
+# measured: an idle LitServe still polls its queues, which costs the server
+# under load CPU time on a small machine.
+pause_others() {  # STOP|CONT server
+  local pid
+  for pid in "${servers[@]}"; do
+    [ "$pid" = "$(server_pid "$2")" ] || kill "-$1" -- "-$pid" 2>/dev/null || true
+  done
+}
+server_pid() { if [ "$1" = ours ]; then echo "$ours_pid"; else echo "${litserve_pid:-}"; fi; }
+
 level() {  # server body concurrency url content-type body-file
   local server=$1 body=$2 c=$3 before after out=$work/oha-$1-$2-c$3.json
   say "HTTP $server, $body body, concurrency $c, ${seconds}s"
+  pause_others STOP "$server"
   before=$("batch_stats_$server")
   load "$out" "$4" "$5" "$6" "$c" "$seconds"
   after=$("batch_stats_$server")
+  pause_others CONT "$server"
   "$python" scripts/bench/record.py http "$records" "$out" kind=http server="$server" \
     body="$body" concurrency="$c" seconds="$seconds" max_batch_size="$max_batch" \
     --batch-before "$before" --batch-after "$after"
@@ -243,6 +262,15 @@ TOML
     echo "$memory" | "$python" scripts/bench/record.py tag "$records" kind=memory server="$server" \
       models="$([ "$server" = ours ] && echo 3 || echo 1)"
   done
+fi
+
+# ------------------------------------------------------------- batch window
+if [ "${BENCH_SKIP_WINDOW:-0}" != 1 ] && [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
+  cleanup
+  servers=()
+  say "batch window study (scripts/bench/batch_window.sh)"
+  THREADS=$threads BENCH_MAX_BATCH=$max_batch BENCH_PHOTO=$photo \
+    scripts/bench/batch_window.sh "$records"
 fi
 
 say "writing $results"

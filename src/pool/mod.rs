@@ -5,6 +5,7 @@
 //! model reports ready only when all its replicas are warm.
 
 mod buckets;
+mod cpu_thread;
 mod input;
 mod observer;
 mod replica;

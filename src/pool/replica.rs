@@ -3,6 +3,9 @@
 //!
 //! A thread per replica because libtorch tensors are `Send` but not `Sync`
 //! and grad mode is per thread: the thread stays under `no_grad` for life.
+//! On a CPU with several intra-op threads, the replica's libtorch work itself
+//! runs on the one shared CPU thread ([`Runner`]); the replica thread keeps
+//! the queue loop.
 
 use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -10,6 +13,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::buckets::{batch_buckets, plan_chunks};
+use super::cpu_thread::Runner;
 use super::{ImageQueue, ModelInput, ModelState, ReplicaSpec, ResolvedWeights};
 use crate::metrics::Metrics;
 use crate::model::{resolve_device, Classifier, ImageInput, LoadOptions, ModelError};
@@ -47,7 +51,12 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     let _no_grad = tch::no_grad_guard();
     let name = spec.id.name();
     let started = Instant::now();
-    let classifier = match load(spec) {
+    let runner = Runner::for_device(resolve_device(spec.device));
+    let loaded = {
+        let spec = spec.clone();
+        runner.run(move || load(&spec))
+    };
+    let classifier = match loaded {
         Ok(classifier) => classifier,
         Err(error) => {
             let message = format!("{name}: cannot load weights: {error}");
@@ -64,7 +73,14 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     let buckets = batch_buckets(spec.max_batch_size);
     let pad_to_bucket = classifier.device().is_cuda();
     let warm_started = Instant::now();
-    if let Err(error) = warm_up(&classifier, &buckets) {
+    let (classifier, warmed) = {
+        let buckets = buckets.clone();
+        runner.run(move || {
+            let warmed = warm_up(&classifier, &buckets);
+            (classifier, warmed)
+        })
+    };
+    if let Err(error) = warmed {
         tracing::error!(model = name, %error, "warmup failed");
         state.fail(format!("{name}: warmup failed: {error}"));
         return;
@@ -79,14 +95,25 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     }
     tracing::info!(model = name, device = ?classifier.device(), ?buckets, "replica ready");
 
+    // Moved into each job and handed back with its result.
+    let mut classifier = Some(classifier);
     while let Some(batch) = queue.next_batch() {
         batch.process(|images| {
-            // A panic inside libtorch or our code fails this batch only; the
-            // replica keeps serving.
-            catch_unwind(AssertUnwindSafe(|| {
-                run_batch(&classifier, &images, &buckets, pad_to_bucket)
-            }))
-            .unwrap_or_else(|_| Err("replica panicked while running the batch".to_string()))
+            let model = classifier
+                .take()
+                .expect("the classifier is back after every batch");
+            let buckets = buckets.clone();
+            let (model, outputs) = runner.run(move || {
+                // A panic inside libtorch or our code fails this batch only;
+                // the replica keeps serving.
+                let outputs = catch_unwind(AssertUnwindSafe(|| {
+                    run_batch(&model, &images, &buckets, pad_to_bucket)
+                }))
+                .unwrap_or_else(|_| Err("replica panicked while running the batch".to_string()));
+                (model, outputs)
+            });
+            classifier = Some(model);
+            outputs
         });
     }
     tracing::debug!(model = name, "replica stopped: queue closed");
