@@ -21,7 +21,7 @@
 #                        BENCH_BATCH_SIZES_101 of the 101 models ("1,8"),
 #                        BENCH_CUDA_BATCH_SIZES on a GPU ("1,8,32,64,128,256")
 #   BENCH_MAX_BATCH      max_batch_size of both servers (8)
-#   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (2)
+#   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (5, our default)
 #   BENCH_PHOTO          the JPEG every request carries (target/fixtures/photos/chelsea.jpg)
 #   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE / BENCH_SKIP_WINDOW
 #                        =1 to leave a part out; the window study's own settings
@@ -39,7 +39,7 @@ iterations=${BENCH_ITERATIONS:-10}
 iterations_101=${BENCH_ITERATIONS_101:-${BENCH_ITERATIONS:-5}}
 warmup=${BENCH_WARMUP:-2}
 max_batch=${BENCH_MAX_BATCH:-8}
-batch_delay_ms=${BENCH_BATCH_DELAY_MS:-2}
+batch_delay_ms=${BENCH_BATCH_DELAY_MS:-5}
 photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
 rss_target_mib=${BENCH_RSS_TARGET_MIB:-null}
 read -r -a ours_extra <<< "${OURS_BENCH_ARGS:-}"

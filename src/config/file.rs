@@ -238,8 +238,10 @@ mod defaults {
     pub(super) fn max_batch_size() -> usize {
         32
     }
+    /// 5 ms with the adaptive window won the study in BENCHMARKS.md: the
+    /// best p99 at 16 clients, and no wait at all for a lone request.
     pub(super) fn max_batch_delay_ms() -> u64 {
-        2
+        5
     }
     pub(super) fn queue_capacity() -> usize {
         256

@@ -48,7 +48,7 @@ fn defaults_are_the_documented_values_and_valid() {
     assert_eq!(config.models.len(), 1);
     let model = &config.models[0];
     assert_eq!(model.id, "gluon_seresnext50_32x4d");
-    assert_eq!(model.max_batch_delay(), Duration::from_millis(2));
+    assert_eq!(model.max_batch_delay(), Duration::from_millis(5));
     assert_eq!((model.max_batch_size, model.queue_capacity), (32, 256));
     assert!(model.fold_bn);
     config.validate(known).expect("defaults are valid");
