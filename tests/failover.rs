@@ -28,7 +28,6 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -192,31 +191,22 @@ impl Nginx {
     /// Starts nginx on a free loopback port in front of `upstreams` and
     /// waits until it forwards to them.
     async fn start(upstreams: [&str; 2]) -> Nginx {
-        let original = std::fs::read_to_string(repo_file("docker/nginx/nginx.conf"))
-            .expect("read docker/nginx/nginx.conf");
+        let original = common::nginx::committed_config();
         // A port picked by binding port 0 may be taken by someone else
         // before nginx binds it; then nginx exits and we pick another.
         for _ in 0..5 {
             let dir = tempfile::tempdir().expect("temp dir");
             let port = free_port();
             let conf = dir.path().join("nginx.conf");
-            std::fs::write(&conf, loopback_config(&original, upstreams, port))
-                .expect("write nginx.conf");
+            std::fs::write(
+                &conf,
+                common::nginx::loopback_config(&original, upstreams, port),
+            )
+            .expect("write nginx.conf");
             // The config logs errors to stderr: kept, to count nginx's
             // failed tries at an upstream.
             let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-            let child = Command::new(nginx_binary())
-                .arg("-p")
-                .arg(dir.path())
-                .arg("-e")
-                .arg(dir.path().join("error.log"))
-                .arg("-c")
-                .arg(&conf)
-                .arg("-g")
-                .arg(format!(
-                    "daemon off; pid {};",
-                    dir.path().join("nginx.pid").display()
-                ))
+            let child = common::nginx::command(dir.path(), &conf)
                 .stdout(Stdio::null())
                 .stderr(stderr)
                 .spawn()
@@ -294,58 +284,6 @@ impl Drop for Nginx {
             .status();
         let _ = self.child.wait();
     }
-}
-
-/// docker/nginx/nginx.conf with its upstream servers (in order) and its
-/// listen port replaced; everything else, the retry policy included, as is.
-fn loopback_config(original: &str, upstreams: [&str; 2], port: u16) -> String {
-    let mut servers = upstreams.iter();
-    let mut in_upstream = false;
-    let mut listens = 0;
-    let lines: Vec<String> = original
-        .lines()
-        .map(|line| {
-            let trimmed = line.trim_start();
-            if trimmed.starts_with("upstream ") {
-                in_upstream = true;
-            } else if in_upstream && trimmed.starts_with('}') {
-                in_upstream = false;
-            } else if in_upstream && trimmed.starts_with("server ") {
-                // `server host:port params;`: keep the params.
-                let address = servers.next().expect("two upstream servers in nginx.conf");
-                let params = trimmed
-                    .trim_start_matches("server ")
-                    .split_once(' ')
-                    .map_or(";", |(_, params)| params);
-                return format!("server {address} {params}");
-            } else if trimmed.starts_with("listen ") {
-                listens += 1;
-                return format!("listen 127.0.0.1:{port};");
-            }
-            line.to_owned()
-        })
-        .collect();
-    assert!(
-        servers.next().is_none(),
-        "nginx.conf has fewer than two upstream servers"
-    );
-    assert_eq!(listens, 1, "one listen directive in nginx.conf");
-    lines.join("\n")
-}
-
-fn repo_file(relative: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
-}
-
-/// Debian installs nginx in /usr/sbin, which a non-root PATH may lack.
-fn nginx_binary() -> PathBuf {
-    std::env::var_os("PATH")
-        .into_iter()
-        .flat_map(|path| std::env::split_paths(&path).collect::<Vec<_>>())
-        .map(|dir| dir.join("nginx"))
-        .chain([PathBuf::from("/usr/sbin/nginx")])
-        .find(|candidate| candidate.is_file())
-        .expect("nginx is not installed: run `make deploy-tools` (make test does)")
 }
 
 fn free_port() -> u16 {

@@ -43,55 +43,12 @@ impl Nginx {
             .expect("free port")
             .port();
 
-        let original = std::fs::read_to_string(repo().join("docker/nginx/nginx.conf"))
-            .expect("read docker/nginx/nginx.conf");
-        let mut replaced_servers = 0;
-        let mut replaced_listen = 0;
-        let mut in_upstream = false;
-        let config: Vec<String> = original
-            .lines()
-            .map(|line| {
-                let trimmed = line.trim_start();
-                if trimmed.starts_with("upstream ") {
-                    in_upstream = true;
-                    line.to_owned()
-                } else if in_upstream && trimmed.starts_with('}') {
-                    in_upstream = false;
-                    line.to_owned()
-                } else if in_upstream && trimmed.starts_with("server ") {
-                    // `server host:port params;`: keep the params.
-                    let params = trimmed.split_once(' ').unwrap().1;
-                    let params = params.split_once(' ').map_or(";", |(_, params)| params);
-                    let address = upstreams
-                        .get(replaced_servers)
-                        .expect("two upstream servers");
-                    replaced_servers += 1;
-                    format!("server {address} {params}")
-                } else if trimmed.starts_with("listen ") {
-                    replaced_listen += 1;
-                    format!("listen 127.0.0.1:{port};")
-                } else {
-                    line.to_owned()
-                }
-            })
-            .collect();
-        assert_eq!(replaced_servers, 2, "two upstream servers in nginx.conf");
-        assert_eq!(replaced_listen, 1, "one listen directive in nginx.conf");
+        let config =
+            common::nginx::loopback_config(&common::nginx::committed_config(), upstreams, port);
         let config_path = dir.join("nginx.conf");
-        std::fs::write(&config_path, config.join("\n")).expect("write nginx.conf");
+        std::fs::write(&config_path, config).expect("write nginx.conf");
 
-        let child = Command::new(nginx_binary())
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&config_path)
-            .arg("-e")
-            .arg(dir.join("error.log"))
-            .arg("-g")
-            .arg(format!(
-                "daemon off; pid {};",
-                dir.join("nginx.pid").display()
-            ))
+        let child = common::nginx::command(&dir, &config_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -133,16 +90,6 @@ impl Drop for Nginx {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
-}
-
-/// Debian installs nginx in /usr/sbin, which a non-root PATH may lack.
-fn nginx_binary() -> PathBuf {
-    let sbin = PathBuf::from("/usr/sbin/nginx");
-    assert!(
-        sbin.exists(),
-        "nginx is missing: run scripts/install-deploy-tools.sh (`make test` does)"
-    );
-    sbin
 }
 
 /// A stand-in replica that answers every request like a full queue (503

@@ -28,6 +28,8 @@
 #                        are in scripts/bench/batch_window.sh
 #   BENCH_RSS_TARGET_MIB a peak-RSS target for the report to check (none: reported only)
 #   OURS_BENCH_ARGS      extra flags for every `seresnext-serve bench`
+#   BENCH_PYTHON         the python with torch and timm (.venv/bin/python); on a
+#                        GPU machine without the venv, its own python3
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -44,7 +46,7 @@ photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
 rss_target_mib=${BENCH_RSS_TARGET_MIB:-null}
 read -r -a ours_extra <<< "${OURS_BENCH_ARGS:-}"
 
-python=.venv/bin/python
+python=${BENCH_PYTHON:-.venv/bin/python}
 bin=target/release/seresnext-serve
 oha=target/bench-tools/bin/oha
 fixtures=target/fixtures/models

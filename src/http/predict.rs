@@ -69,12 +69,7 @@ pub async fn predict(
             Ok(output) => success(output),
             Err(error) => ApiError::from(error).into_response(),
         },
-        Err(error) => {
-            // The facade counts its own rejections; these never reached it.
-            metrics.reject(label, request_rejection(&error));
-            // The body may be partly unread (refused before or while reading).
-            close_connection(ApiError::from(error).into_response())
-        }
+        Err(error) => counter.refused(error),
     };
     counter.finish(response.status());
     response
@@ -158,6 +153,15 @@ impl<'a> RequestCounter<'a> {
             label,
             counted: false,
         }
+    }
+
+    /// The answer to a request refused while its headers or body were read:
+    /// counted as a rejection here, since it never reached the facade (which
+    /// counts its own), and the connection closed, since the body may be
+    /// partly unread.
+    pub(super) fn refused(&self, error: RequestError) -> Response {
+        self.metrics.reject(self.label, request_rejection(&error));
+        close_connection(ApiError::from(error).into_response())
     }
 
     pub(super) fn finish(&mut self, status: StatusCode) {

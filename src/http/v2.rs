@@ -26,7 +26,7 @@ use serde::Serialize;
 
 use super::body::buffer;
 use super::dto::TimingMs;
-use super::error::{close_connection, request_rejection, ApiError};
+use super::error::{close_connection, ApiError};
 use super::models::model_segment;
 use super::parse::{parse_timeout_header, RequestError, TIMEOUT_HEADER};
 use super::predict::{timing_headers, RequestCounter, UNKNOWN_MODEL_LABEL};
@@ -248,12 +248,7 @@ pub async fn infer(
                 Err(error) => ApiError::from(error).into_response(),
             }
         }
-        Err(error) => {
-            // The facade counts its own rejections; these never reached it.
-            metrics.reject(label, request_rejection(&error));
-            // The body may be partly unread (refused before or while reading).
-            close_connection(ApiError::from(error).into_response())
-        }
+        Err(error) => counter.refused(error),
     };
     counter.finish(response.status());
     response

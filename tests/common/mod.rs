@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kserve;
+pub mod nginx;
 pub mod server;
 
 use std::path::PathBuf;
