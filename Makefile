@@ -77,7 +77,7 @@ overload: $(VENV_STAMP) $(FIXTURE_STAMP)
 
 # The benchmark suite: in-process forward against timm, HTTP against LitServe
 # under oha, peak RSS -> benches/results.json, BENCHMARKS.md and
-# benches/throughput_p99.png (~6 minutes on 2 idle cores; installs oha and
+# benches/throughput_p99.png (~9 minutes on 2 idle cores, the batch-window study included; installs oha and
 # LitServe on first use, ~8 minutes more). Settings (THREADS, BENCH_SECONDS,
 # ...): scripts/bench/run.sh.
 # Not part of `make test`.
