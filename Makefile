@@ -76,10 +76,10 @@ overload: $(VENV_STAMP) $(FIXTURE_STAMP)
 	scripts/overload.sh $(OVERLOAD_ARGS)
 
 # The benchmark suite: in-process forward against timm, HTTP against LitServe
-# under oha, peak RSS -> benches/results.json, BENCHMARKS.md and
-# benches/throughput_p99.png (~9 minutes on 2 idle cores, the batch-window study included; installs oha and
-# LitServe on first use, ~8 minutes more). Settings (THREADS, BENCH_SECONDS,
-# ...): scripts/bench/run.sh.
+# under oha, peak RSS, the batch-window study -> benches/results.json,
+# BENCHMARKS.md and benches/throughput_p99.png (~9 minutes on 2 idle cores;
+# installs oha and LitServe on first use, ~8 minutes more). Settings
+# (THREADS, BENCH_SECONDS, ...): scripts/bench/run.sh.
 # Not part of `make test`.
 bench: build $(FIXTURE_STAMP)
 	scripts/bench/install-bench-tools.sh
