@@ -294,22 +294,15 @@ def chart(results, path):
         right.plot(xs, [r["p99_ms"] for _, r in points], marker=marker, color=colour, label=label)
     b64 = [r for r in results["http"] if r["server"] == "ours" and r["body"] == "b64json"]
     for record in b64:
-        left.plot(
-            [record["concurrency"]],
-            [record["requests_per_second"]],
-            marker="D",
-            color="tab:green",
-            linestyle="none",
-            label="ours (JSON base64)",
-        )
-        right.plot(
-            [record["concurrency"]],
-            [record["p99_ms"]],
-            marker="D",
-            color="tab:green",
-            linestyle="none",
-            label="ours (JSON base64)",
-        )
+        for axes, key in ((left, "requests_per_second"), (right, "p99_ms")):
+            axes.plot(
+                [record["concurrency"]],
+                [record[key]],
+                marker="D",
+                color="tab:green",
+                linestyle="none",
+                label="ours (JSON base64)",
+            )
     top = best(in_process_index(results).get(("ours", MAIN_MODEL, "cpu", "fp32"), {}))
     if top:
         left.axhline(
