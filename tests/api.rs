@@ -19,8 +19,7 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use common::server::{photo, photos, shared_server, start_server, MODEL};
-use seresnext_serve::config::ServerConfig;
+use common::server::{photo, photos, serve_with, shared_server, start_server, MODEL};
 use seresnext_serve::http::{self, AppState, ROUTES};
 
 const PREDICT: &str = "/v1/models/gluon_seresnext50_32x4d:predict";
@@ -122,20 +121,6 @@ fn reencode(jpeg: &[u8], format: image::ImageFormat) -> Vec<u8> {
 
 fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
-}
-
-/// A second listener in front of the shared engine with other edge limits.
-async fn serve_with(customize: impl FnOnce(&mut ServerConfig)) -> String {
-    let shared = shared_server();
-    let mut server = shared.config.server.clone();
-    customize(&mut server);
-    let app = http::router(AppState::new(Arc::clone(&shared.service), server));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
 }
 
 // ---------------------------------------------------------------- formats

@@ -277,12 +277,7 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        // SIGKILL would leave the workers behind (they are not our
-        // children); SIGTERM is nginx's fast shutdown, which stops them.
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        let _ = self.child.wait();
+        common::nginx::stop(&mut self.child);
     }
 }
 

@@ -10,7 +10,6 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
@@ -19,28 +18,12 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::server::{photo, shared_server, start_server, MODEL};
-use seresnext_serve::config::{ApiKey, ServerConfig};
-use seresnext_serve::http::{self, AppState};
+use common::server::{photo, serve_with, start_server, MODEL};
+use seresnext_serve::config::ApiKey;
 
 const PREDICT: &str = "/v1/models/gluon_seresnext50_32x4d:predict";
 const KEY: &str = "test-key-0123456789abcdef";
 const ORIGIN: &str = "https://app.example.com";
-
-/// A listener in front of the shared engine with other edge settings;
-/// returns its `http://127.0.0.1:<port>`.
-async fn serve_with(customize: impl FnOnce(&mut ServerConfig)) -> String {
-    let shared = shared_server();
-    let mut server = shared.config.server.clone();
-    customize(&mut server);
-    let app = http::router(AppState::new(Arc::clone(&shared.service), server));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}")
-}
 
 struct Answer {
     status: StatusCode,

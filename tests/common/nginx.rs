@@ -4,7 +4,7 @@
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command};
 
 /// docker/nginx/nginx.conf as committed.
 pub fn committed_config() -> String {
@@ -66,6 +66,16 @@ pub fn command(dir: &Path, config: &Path) -> Command {
             dir.join("nginx.pid").display()
         ));
     command
+}
+
+/// Stops nginx started by [`command`]: SIGTERM, nginx's fast shutdown, in
+/// which the master stops its workers too (SIGKILL would leave them behind:
+/// they are not our children).
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
 
 /// Debian installs nginx in /usr/sbin, which a non-root PATH may lack.

@@ -8,7 +8,8 @@
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use seresnext_serve::config::{Config, DeviceSpec, ModelConfig, WeightsSource};
+use seresnext_serve::config::{Config, DeviceSpec, ModelConfig, ServerConfig, WeightsSource};
+use seresnext_serve::http::{self, AppState};
 use seresnext_serve::infer::InferenceService;
 use seresnext_serve::server::Server;
 
@@ -152,6 +153,21 @@ pub fn shared_server() -> &'static SharedServer {
             .expect("spawn shared server thread");
         receiver.recv().expect("shared test server failed to start")
     })
+}
+
+/// A second listener in front of the shared engine with other edge settings
+/// (limits, API key, CORS); returns its `http://127.0.0.1:<port>`.
+pub async fn serve_with(customize: impl FnOnce(&mut ServerConfig)) -> String {
+    let shared = shared_server();
+    let mut server = shared.config.server.clone();
+    customize(&mut server);
+    let app = http::router(AppState::new(Arc::clone(&shared.service), server));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
 }
 
 /// A fixture photo's bytes (`chelsea.jpg`, `camera_gray.png`, ...; see
