@@ -66,6 +66,12 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         error: Some(error),
         error_type: Some(error_type),
     };
+    retry_soon(body)
+}
+
+/// A 503 with `Retry-After: 1` and `body`: the answer of every readiness
+/// check (V1 and V2) while a model loads, failed or the server drains.
+pub(super) fn retry_soon(body: impl serde::Serialize) -> Response {
     let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     response
         .headers_mut()
