@@ -50,6 +50,7 @@ pub mod batching;
 pub mod bench;
 pub mod classify;
 pub mod config;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod http;

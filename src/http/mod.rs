@@ -23,6 +23,7 @@ mod body_deadline;
 mod dto;
 mod error;
 // The parsers as functions of one byte string, for `crate::fuzzing`.
+#[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz;
 mod health;
 mod models;

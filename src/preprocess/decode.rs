@@ -7,6 +7,7 @@
 
 use std::io::Cursor;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use image::metadata::Orientation;
 use image::{DynamicImage, ImageDecoder, ImageError, ImageFormat, ImageReader, RgbImage};
@@ -101,11 +102,23 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Preproces
     // panicking bug, one bad upload must not take down a worker thread.
     panic::catch_unwind(AssertUnwindSafe(|| decode_format(bytes, format, limits))).unwrap_or_else(
         |_| {
+            DECODER_PANICS.fetch_add(1, Ordering::Relaxed);
             Err(PreprocessError::Corrupt {
                 reason: format!("{} decoder failed on malformed data", format_name(format)),
             })
         },
     )
+}
+
+/// Decoder panics caught by [`decode`] since the process started.
+static DECODER_PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many times a decoder panicked and [`decode`] turned it into a
+/// `Corrupt` error. The safety net keeps a worker alive, but every catch is a
+/// decoder bug: the fuzz replay asserts that this stays zero, so a saved
+/// crash input cannot pass just because the net caught it.
+pub fn caught_decoder_panics() -> u64 {
+    DECODER_PANICS.load(Ordering::Relaxed)
 }
 
 fn decode_format(

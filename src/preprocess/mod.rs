@@ -19,7 +19,7 @@ mod transform;
 #[cfg(test)]
 mod test_support;
 
-pub use decode::{decode, DecodeLimits};
+pub use decode::{caught_decoder_panics, decode, DecodeLimits};
 pub use transform::{center_crop_offset, resized_size, transform, Interpolation, TransformSpec};
 
 /// The model-ready crop: `height` rows of `width` RGB pixels, row-major
