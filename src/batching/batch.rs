@@ -37,6 +37,8 @@ pub(super) struct Waiter<R> {
     pub(super) reply: oneshot::Sender<ItemResult<R>>,
     /// Enqueue → batch taken, computed when the batch was formed.
     pub(super) queue_wait: Duration,
+    /// The span the item was submitted in (its request's).
+    pub(super) span: tracing::Span,
 }
 
 /// Up to `max_batch_size` items taken by one worker. The worker computes them
@@ -101,6 +103,13 @@ impl<T, R> Batch<T, R> {
             .iter()
             .map(|waiter| waiter.queue_wait)
             .collect()
+    }
+
+    /// The spans the items were submitted in, in input order (one request's
+    /// images share one). A worker's batch span `follows_from` each, so a
+    /// log line about the batch can be traced to the requests it served.
+    pub fn item_spans(&self) -> impl Iterator<Item = &tracing::Span> {
+        self.waiters.iter().map(|waiter| &waiter.span)
     }
 
     /// When the worker took the batch, e.g. to log end-to-end worker time.

@@ -156,6 +156,7 @@ impl<T, R> BatchQueue<T, R> {
             }
         }
         let mut receivers = Vec::with_capacity(item_count);
+        let span = tracing::Span::current();
         for input in inputs {
             let (reply, receiver) = oneshot::channel();
             receivers.push(receiver);
@@ -164,6 +165,7 @@ impl<T, R> BatchQueue<T, R> {
                 enqueued_at: now,
                 deadline,
                 reply,
+                span: span.clone(),
             });
         }
         drop(state);
@@ -275,6 +277,7 @@ impl<T, R> BatchQueue<T, R> {
             waiters.push(Waiter {
                 reply: item.reply,
                 queue_wait: now.saturating_duration_since(item.enqueued_at),
+                span: item.span,
             });
             inputs.push(item.input);
         }

@@ -62,6 +62,9 @@ pub(super) struct QueuedItem<T, R> {
     pub(super) deadline: Option<Instant>,
     /// Where the item's result goes; closed once the requester is gone.
     pub(super) reply: oneshot::Sender<ItemResult<R>>,
+    /// The submitter's span (its request's), so the worker's batch span can
+    /// link back to every request it serves.
+    pub(super) span: tracing::Span,
 }
 
 impl<T, R> QueuedItem<T, R> {
