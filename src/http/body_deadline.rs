@@ -24,7 +24,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use tokio::time::Instant;
 
-use super::parse::RequestError;
+use super::error::RequestError;
 
 /// When the body of the request carrying it must have been read completely.
 #[derive(Debug, Clone, Copy)]

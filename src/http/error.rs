@@ -14,10 +14,79 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 
-use super::parse::RequestError;
-use crate::infer::InferError;
+use super::respond::{close_connection, retry_after_secs};
+use crate::infer::{ImageProblem, InferError};
 use crate::metrics::RejectionReason;
-use crate::preprocess::PreprocessError;
+
+/// Why a request is malformed before it ever reaches the model.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RequestError {
+    #[error(
+        "unsupported content type {0:?}: send a raw image (image/jpeg, image/png, image/webp, \
+         image/bmp, image/gif or application/octet-stream), multipart/form-data or application/json"
+    )]
+    UnsupportedContentType(String),
+    #[error("request body is empty")]
+    EmptyBody,
+    #[error("request body is larger than the {limit}-byte limit")]
+    BodyTooLarge { limit: usize },
+    #[error("cannot read the request body: {0}")]
+    Body(String),
+    #[error("the request body did not arrive within {timeout_ms} ms")]
+    BodyTimeout { timeout_ms: u64 },
+    #[error("invalid JSON body: {0}")]
+    InvalidJson(String),
+    #[error("instances[{index}]: invalid base64: {reason}")]
+    InvalidBase64 { index: usize, reason: String },
+    #[error("invalid multipart body: {0}")]
+    InvalidMultipart(String),
+    #[error("the request contains no image")]
+    NoImages,
+    #[error("more than {limit} images in one request")]
+    TooManyImages { limit: usize },
+    #[error("invalid top_k {0}: expected an integer between 1 and the number of classes")]
+    InvalidTopK(String),
+    #[error("invalid timeout {0}: expected a whole number of milliseconds, at least 1")]
+    InvalidTimeout(String),
+    #[error("{0}")]
+    InvalidParameter(String),
+    #[error("{0}")]
+    InvalidTensor(String),
+    #[error("invalid binary tensor data: {0}")]
+    InvalidBinaryData(String),
+    #[error("unsupported content encoding {0:?}: send the body uncompressed")]
+    UnsupportedContentEncoding(String),
+    #[error("unknown model action {0:?}: the only action is :predict")]
+    UnknownAction(String),
+    #[error("method {method} is not allowed here; allowed: {allow}")]
+    WrongMethod { method: String, allow: &'static str },
+}
+
+impl RequestError {
+    /// A stable machine-readable token for API bodies.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            Self::UnsupportedContentType(_) => "unsupported_media_type",
+            Self::EmptyBody => "empty_body",
+            Self::BodyTooLarge { .. } => "payload_too_large",
+            Self::Body(_) => "invalid_body",
+            Self::BodyTimeout { .. } => "body_timeout",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::InvalidBase64 { .. } => "invalid_base64",
+            Self::InvalidMultipart(_) => "invalid_multipart",
+            Self::NoImages => "no_images",
+            Self::TooManyImages { .. } => "too_many_images",
+            Self::InvalidTopK(_) => "invalid_top_k",
+            Self::InvalidTimeout(_) => "invalid_timeout",
+            Self::InvalidParameter(_) => "invalid_parameter",
+            Self::InvalidTensor(_) => "invalid_tensor",
+            Self::InvalidBinaryData(_) => "invalid_binary_data",
+            Self::UnsupportedContentEncoding(_) => "unsupported_media_type",
+            Self::UnknownAction(_) => "not_found",
+            Self::WrongMethod { .. } => "method_not_allowed",
+        }
+    }
+}
 
 /// An error response: status, stable token, message and optional headers.
 #[derive(Debug, Clone)]
@@ -30,6 +99,9 @@ pub struct ApiError {
     retry_after: Option<Duration>,
     /// Sent as `Allow` on 405s, as RFC 9110 requires.
     allow: Option<&'static str>,
+    /// Ends the connection after this answer: set when answering before a
+    /// request body was read to its end.
+    close: bool,
 }
 
 /// The body of every error response.
@@ -47,6 +119,15 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             allow: None,
+            close: false,
+        }
+    }
+
+    /// The same error, marked as its connection's last answer.
+    pub fn closing_connection(self) -> Self {
+        Self {
+            close: true,
+            ..self
         }
     }
 
@@ -107,21 +188,23 @@ pub fn infer_status(error: &InferError) -> StatusCode {
             StatusCode::BAD_REQUEST
         }
         InferError::TooManyImages { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-        InferError::BadImage { source, .. } => preprocess_status(source),
+        InferError::BadImage { .. } => error
+            .image_problem()
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, image_status),
         InferError::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
         InferError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 /// The status of each way an upload can fail to become a model input.
-pub fn preprocess_status(error: &PreprocessError) -> StatusCode {
-    match error {
-        PreprocessError::Empty => StatusCode::BAD_REQUEST,
-        PreprocessError::UnsupportedFormat { .. } => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        PreprocessError::Corrupt { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-        PreprocessError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+fn image_status(problem: ImageProblem) -> StatusCode {
+    match problem {
+        ImageProblem::Empty => StatusCode::BAD_REQUEST,
+        ImageProblem::UnsupportedFormat => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ImageProblem::Corrupt => StatusCode::UNPROCESSABLE_ENTITY,
+        ImageProblem::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         // A transform the server cannot run is the server's fault.
-        PreprocessError::Transform { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        ImageProblem::ServerSide => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -195,34 +278,6 @@ impl From<RequestError> for ApiError {
     }
 }
 
-/// `Retry-After` in whole seconds, rounded up and at least 1: a client told
-/// "0" would retry at once, which is exactly what a full queue cannot take.
-pub fn retry_after_secs(after: Duration) -> u64 {
-    u64::try_from(after.as_millis().div_ceil(1000))
-        .unwrap_or(u64::MAX)
-        .max(1)
-}
-
-/// Marks `response` as its connection's last. Used when answering before the
-/// request body was read to its end: hyper cannot reuse such a connection and
-/// drops it, and a client not told so would send its next request into the
-/// closing socket (hyper's `IncompleteMessage`).
-pub fn close_connection(mut response: Response) -> Response {
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
-}
-
-/// Whether a request announces a body (which an early answer leaves unread).
-pub fn has_body(headers: &axum::http::HeaderMap) -> bool {
-    headers.contains_key(header::TRANSFER_ENCODING)
-        || headers
-            .get(header::CONTENT_LENGTH)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|length| length.trim() != "0")
-}
-
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Debug only: a 500 was logged with its detail when it was mapped,
@@ -258,177 +313,13 @@ impl IntoResponse for ApiError {
             StatusCode::REQUEST_TIMEOUT => return close_connection(response),
             _ => {}
         }
+        if self.close {
+            return close_connection(response);
+        }
         response
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::preprocess::DecodeLimits;
-
-    fn bad_image(source: PreprocessError) -> InferError {
-        InferError::BadImage { index: 0, source }
-    }
-
-    #[test]
-    fn every_infer_error_maps_to_its_status_and_token() {
-        let cases = [
-            (InferError::UnknownModel("x".into()), 404, "model_not_found"),
-            (InferError::NotReady("m"), 503, "model_not_ready"),
-            (InferError::ShuttingDown, 503, "shutting_down"),
-            (
-                InferError::QueueFull {
-                    depth: 1,
-                    capacity: 1,
-                    retry_after: Duration::from_millis(10),
-                },
-                503,
-                "queue_full",
-            ),
-            (InferError::NoImages, 400, "no_images"),
-            (
-                InferError::TooManyImages { count: 9, limit: 8 },
-                413,
-                "too_many_images",
-            ),
-            (
-                InferError::InvalidTopK { value: 0, max: 10 },
-                400,
-                "invalid_top_k",
-            ),
-            (bad_image(PreprocessError::Empty), 400, "empty_body"),
-            (
-                bad_image(PreprocessError::UnsupportedFormat {
-                    format: "tiff".into(),
-                }),
-                415,
-                "unsupported_media_type",
-            ),
-            (
-                bad_image(PreprocessError::Corrupt { reason: "x".into() }),
-                422,
-                "invalid_image",
-            ),
-            (
-                bad_image(PreprocessError::TooLarge {
-                    width: 1,
-                    height: 1,
-                    limit: DecodeLimits::default(),
-                }),
-                413,
-                "image_too_large",
-            ),
-            (
-                bad_image(PreprocessError::Transform { reason: "x".into() }),
-                500,
-                "preprocess_failed",
-            ),
-            (
-                InferError::BadTensor {
-                    index: 0,
-                    reason: "x".into(),
-                },
-                400,
-                "invalid_tensor",
-            ),
-            (InferError::DeadlineExceeded, 504, "deadline_exceeded"),
-            (InferError::Internal("x".into()), 500, "internal_error"),
-        ];
-        for (error, status, token) in cases {
-            let api = ApiError::from(error);
-            assert_eq!(api.status().as_u16(), status, "{token}");
-            assert_eq!(api.error_type(), token);
-        }
-    }
-
-    #[test]
-    fn internal_detail_never_reaches_the_client() {
-        let api = ApiError::from(InferError::Internal("/secret/path exploded".into()));
-        assert_eq!(api.message(), "internal error");
-        let api = ApiError::from(bad_image(PreprocessError::Transform {
-            reason: "crop_pct=0".into(),
-        }));
-        assert_eq!(api.message(), "internal error");
-        // Other 5xx say what happened: there is nothing internal in them.
-        let api = ApiError::from(InferError::DeadlineExceeded);
-        assert!(api.message().contains("deadline"), "{}", api.message());
-        let api = ApiError::from(InferError::ShuttingDown);
-        assert!(api.message().contains("shutting down"));
-    }
-
-    #[test]
-    fn unavailable_errors_carry_retry_after_rounded_up_to_whole_seconds() {
-        let api = ApiError::from(InferError::QueueFull {
-            depth: 1,
-            capacity: 1,
-            retry_after: Duration::from_millis(1500),
-        });
-        let response = api.into_response();
-        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-        assert_eq!(response.headers()[header::RETRY_AFTER], "2");
-        assert_eq!(retry_after_secs(Duration::ZERO), 1);
-        assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
-        assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
-        let shutting = ApiError::from(InferError::ShuttingDown).into_response();
-        assert_eq!(shutting.headers()[header::RETRY_AFTER], "1");
-    }
-
-    #[test]
-    fn request_errors_map_to_client_statuses() {
-        let cases = [
-            (
-                RequestError::UnsupportedContentType("text/plain".into()),
-                415,
-            ),
-            (RequestError::BodyTooLarge { limit: 10 }, 413),
-            (RequestError::TooManyImages { limit: 2 }, 413),
-            (RequestError::InvalidJson("x".into()), 400),
-            (RequestError::InvalidTopK("x".into()), 400),
-            (RequestError::EmptyBody, 400),
-            (RequestError::UnknownAction("explain".into()), 404),
-            (RequestError::InvalidTensor("x".into()), 400),
-            (RequestError::InvalidBinaryData("x".into()), 400),
-            (RequestError::UnsupportedContentEncoding("gzip".into()), 415),
-            (RequestError::BodyTimeout { timeout_ms: 10 }, 408),
-        ];
-        for (error, status) in cases {
-            assert_eq!(ApiError::from(error).status().as_u16(), status);
-        }
-        assert_eq!(
-            request_rejection(&RequestError::BodyTooLarge { limit: 1 }),
-            RejectionReason::TooLarge
-        );
-        assert_eq!(
-            request_rejection(&RequestError::EmptyBody),
-            RejectionReason::InvalidInput
-        );
-        assert_eq!(
-            request_rejection(&RequestError::BodyTimeout { timeout_ms: 1 }),
-            RejectionReason::BodyTimeout
-        );
-    }
-
-    #[test]
-    fn status_specific_headers_are_added() {
-        let unauthorized = ApiError::unauthorized();
-        assert_eq!(unauthorized.error_type(), "unauthorized");
-        let response = unauthorized.into_response();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-        assert_eq!(response.headers()[header::WWW_AUTHENTICATE], "Bearer");
-        let timeout = ApiError::from(RequestError::BodyTimeout { timeout_ms: 5 }).into_response();
-        assert_eq!(timeout.status(), StatusCode::REQUEST_TIMEOUT);
-        assert_eq!(timeout.headers()[header::CONNECTION], "close");
-    }
-
-    #[test]
-    fn method_not_allowed_sends_allow() {
-        let error = RequestError::WrongMethod {
-            method: "GET".into(),
-            allow: "POST",
-        };
-        let response = ApiError::from(error).into_response();
-        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
-        assert_eq!(response.headers()[header::ALLOW], "POST");
-    }
-}
+#[path = "error_tests.rs"]
+mod tests;

@@ -13,12 +13,11 @@ use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Uri};
 
-use super::body::{parse_json, read_body};
-use super::parse::{
-    body_kind, parse_query, parse_timeout_header, split_model_action, BodyKind, Params,
-};
-use super::v2_binary::split_body;
-use super::v2_request::{parse_infer, ModelShape};
+use super::extract::{parse_timeout_header, split_model_action};
+use super::v1::body::{parse_json, read_body};
+use super::v1::params::{body_kind, parse_query, BodyKind, Params};
+use super::v2::binary::split_body;
+use super::v2::request::{parse_infer, ModelShape};
 use crate::infer::RequestImages;
 
 /// `server.max_images_per_request`'s default: the parsers' only size knob.

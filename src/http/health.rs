@@ -12,9 +12,27 @@ use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use serde::Serialize;
 
-use super::dto::Health;
+use super::respond::retry_soon;
 use super::AppState;
+use crate::infer::Readiness;
+
+/// `GET /healthz` and `GET /readyz`.
+#[derive(Debug, Serialize)]
+pub struct Health {
+    /// `alive`, `broken`, `ready`, `loading`, `draining` or `failed`.
+    pub status: &'static str,
+    /// Only on readiness answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ready: Option<bool>,
+    /// On a 503, the usual error fields, so the body has the shape of every
+    /// other error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_type: Option<&'static str>,
+}
 
 /// `GET /healthz`, `GET /v2/health/live`.
 pub async fn live(State(state): State<AppState>) -> Response {
@@ -39,44 +57,28 @@ pub async fn live(State(state): State<AppState>) -> Response {
 
 /// `GET /readyz`, `GET /v2/health/ready`.
 pub async fn ready(State(state): State<AppState>) -> Response {
-    let service = &state.service;
-    let (status, error, error_type) = if service.is_draining() {
-        ("draining", "server is shutting down", "shutting_down")
-    } else if service.startup_failure().is_some() {
+    let readiness = state.service.readiness();
+    let error = match readiness {
+        Readiness::Ready => {
+            let body = Health {
+                status: readiness.status(),
+                ready: Some(true),
+                error: None,
+                error_type: None,
+            };
+            return Json(body).into_response();
+        }
+        Readiness::Draining => "server is shutting down",
         // The cause (a path, a loader message) is in the log, not on the wire.
-        (
-            "failed",
-            "a model failed to start; see the server log",
-            "model_load_failed",
-        )
-    } else if !service.is_ready() {
-        ("loading", "models are still loading", "model_not_ready")
-    } else {
-        let body = Health {
-            status: "ready",
-            ready: Some(true),
-            error: None,
-            error_type: None,
-        };
-        return Json(body).into_response();
+        Readiness::Failed => "a model failed to start; see the server log",
+        Readiness::Loading => "models are still loading",
     };
-    let body = Health {
-        status,
+    retry_soon(Health {
+        status: readiness.status(),
         ready: Some(false),
         error: Some(error),
-        error_type: Some(error_type),
-    };
-    retry_soon(body)
-}
-
-/// A 503 with `Retry-After: 1` and `body`: the answer of every readiness
-/// check (V1 and V2) while a model loads, failed or the server drains.
-pub(super) fn retry_soon(body: impl serde::Serialize) -> Response {
-    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-    response
+        error_type: readiness.error_type(),
+    })
 }
 
 /// `GET /metrics`: the Prometheus text exposition, gauges brought up to date
@@ -96,34 +98,18 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use super::*;
-    use crate::config::{Config, ModelConfig, WeightsSource};
-    use crate::infer::InferenceService;
-    use crate::metrics::Metrics;
+    use crate::infer::fake;
 
     #[tokio::test]
     async fn liveness_fails_once_a_replica_thread_has_died() {
-        let config = Config {
-            models: vec![ModelConfig {
-                weights: WeightsSource::Random,
-                device: crate::config::DeviceSpec::Cpu,
-                max_batch_size: 1,
-                ..ModelConfig::default()
-            }],
-            ..Config::default()
-        };
-        let metrics = Arc::new(Metrics::new().unwrap());
-        let (service, _threads) = InferenceService::start(&config, metrics).unwrap();
-        let state = AppState::new(Arc::new(service), config.server.clone());
+        let served = fake::serve(&["gluon_seresnext50_32x4d"]);
+        let state = AppState::new(served.service.clone(), Default::default());
 
         let alive = live(State(state.clone())).await;
         assert_eq!(alive.status(), StatusCode::OK);
 
-        state.service.models()[0]
-            .state
-            .replica_lost("gluon_seresnext50_32x4d: injected".into());
+        served.lose_replica(0, "gluon_seresnext50_32x4d: injected");
         let broken = live(State(state.clone())).await;
         assert_eq!(broken.status(), StatusCode::SERVICE_UNAVAILABLE);
         let body = axum::body::to_bytes(broken.into_body(), 4096)
@@ -132,7 +118,6 @@ mod tests {
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
         assert_eq!(body["status"], "broken");
         assert_eq!(body["error_type"], "replica_lost");
-
-        state.service.drain(std::time::Duration::from_secs(1)).await;
+        served.stop().await;
     }
 }

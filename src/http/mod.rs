@@ -2,38 +2,44 @@
 //! mapping. It talks to the engine only through the [`crate::infer`] facade
 //! and knows nothing of tch.
 //!
-//! - [`ROUTES`]: every documented operation, the single list from which the
-//!   router is built and against which `openapi.yaml` is tested.
-//! - `predict`: `POST /v1/models/{model}:predict`; `parse` and `body` turn
-//!   the request into images and parameters.
-//! - `models`: listing and per-model metadata; `health`: probes and `/metrics`.
-//! - `v2`: the Open Inference Protocol (KServe V2): metadata, readiness and
-//!   inference; `v2_request` parses its requests (`v2_data` their JSON
-//!   tensor data), `v2_binary` the binary tensor data framing.
-//! - `error`: the one JSON error shape and the one status mapping; `dto`:
-//!   success bodies.
+//! Two rooms, one per protocol, each with its handlers, parsing and DTOs:
+//! - `v1`: `GET /v1/models[/{model}]` and `POST /v1/models/{model}:predict`
+//!   (raw, multipart or JSON bodies);
+//! - `v2`: the Open Inference Protocol (KServe V2): server and model
+//!   metadata, model readiness and inference, with the binary tensor data
+//!   and classification extensions.
+//!
+//! And what both share:
+//! - [`ROUTES`] (`routes`): every documented operation, the single list the
+//!   router is built from and `openapi.yaml` is tested against;
+//! - `extract`: the served-model extractors (the facade resolves the name
+//!   before any body is read), the timeout header, the buffered body;
+//! - `respond`: the request counter, timing headers, `Retry-After`, and
+//!   closing a connection whose body was left unread;
+//! - `error`: [`RequestError`], the one JSON error shape and the one status
+//!   mapping; handlers return `Result<_, ApiError>`;
+//! - `health`: liveness, readiness and `/metrics`; `encoding`: base64 images;
 //! - `security`: the optional API key on the guarded routes and CORS;
 //!   `body_deadline`: the whole-body read deadline against slow uploads.
 //!
 //! Every response carries `x-request-id` (the client's, or a fresh UUID v4),
 //! and every request runs in a tracing span that records it.
 
-mod body;
 mod body_deadline;
-mod dto;
+mod encoding;
 mod error;
+mod extract;
 // The parsers as functions of one byte string, for `crate::fuzzing`.
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz;
 mod health;
-mod models;
-mod parse;
-mod predict;
+mod respond;
+mod routes;
 mod security;
+#[cfg(test)]
+mod tests;
+mod v1;
 mod v2;
-mod v2_binary;
-mod v2_data;
-mod v2_request;
 
 use std::sync::Arc;
 
@@ -41,7 +47,6 @@ use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, MethodRouter};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnFailure, TraceLayer};
@@ -50,8 +55,10 @@ use tracing::{Level, Span};
 use crate::config::ServerConfig;
 use crate::infer::InferenceService;
 
-pub use error::{infer_status, ApiError};
-pub use parse::{RequestError, DEFAULT_TOP_K, TIMEOUT_HEADER};
+pub use error::{infer_status, ApiError, RequestError};
+pub use extract::TIMEOUT_HEADER;
+pub use routes::{Route, METRICS_PATH, ROUTES};
+pub use v1::DEFAULT_TOP_K;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -68,100 +75,6 @@ impl AppState {
         Self {
             service,
             server: Arc::new(server),
-        }
-    }
-}
-
-/// One documented operation: its method and OpenAPI path.
-#[derive(Debug, Clone, Copy)]
-pub struct Route {
-    pub method: &'static str,
-    pub path: &'static str,
-    endpoint: Endpoint,
-}
-
-/// Which handler serves a [`Route`]; matched exhaustively, so a route can
-/// never be listed without a handler or served without being listed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Endpoint {
-    Live,
-    Ready,
-    Metrics,
-    ListModels,
-    ModelMetadata,
-    Predict,
-    ServerMetadataV2,
-    ModelMetadataV2,
-    ModelReadyV2,
-    InferV2,
-}
-
-const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
-    Route {
-        method,
-        path,
-        endpoint,
-    }
-}
-
-/// The path `/metrics` is served at.
-pub const METRICS_PATH: &str = "/metrics";
-
-/// Every operation of the API, exactly as `openapi.yaml` documents it
-/// (`tests/api.rs` checks both directions). GET routes also answer HEAD.
-pub const ROUTES: &[Route] = &[
-    route("GET", "/healthz", Endpoint::Live),
-    route("GET", "/readyz", Endpoint::Ready),
-    route("GET", "/v2/health/live", Endpoint::Live),
-    route("GET", "/v2/health/ready", Endpoint::Ready),
-    route("GET", METRICS_PATH, Endpoint::Metrics),
-    route("GET", "/v1/models", Endpoint::ListModels),
-    route("GET", "/v1/models/{model}", Endpoint::ModelMetadata),
-    route("POST", "/v1/models/{model}:predict", Endpoint::Predict),
-    route("GET", "/v2", Endpoint::ServerMetadataV2),
-    route("GET", "/v2/models/{model}", Endpoint::ModelMetadataV2),
-    route("GET", "/v2/models/{model}/ready", Endpoint::ModelReadyV2),
-    route("POST", "/v2/models/{model}/infer", Endpoint::InferV2),
-];
-
-impl Route {
-    /// The axum path: axum captures whole segments, so `{model}` and
-    /// `{model}:predict` share one capture that the handlers split.
-    fn axum_path(&self) -> String {
-        self.path
-            .replace("{model}:predict", "{model_action}")
-            .replace("{model}", "{model_action}")
-    }
-
-    /// Whether the route answers without the API key. Probes and metrics do:
-    /// orchestrators and Prometheus carry no token, and those routes reveal
-    /// nothing about inputs. Matched exhaustively, so a new endpoint needs a
-    /// decision here.
-    fn is_public(&self) -> bool {
-        match self.endpoint {
-            Endpoint::Live | Endpoint::Ready | Endpoint::Metrics => true,
-            Endpoint::ListModels
-            | Endpoint::ModelMetadata
-            | Endpoint::Predict
-            | Endpoint::ServerMetadataV2
-            | Endpoint::ModelMetadataV2
-            | Endpoint::ModelReadyV2
-            | Endpoint::InferV2 => false,
-        }
-    }
-
-    fn handler(&self) -> MethodRouter<AppState> {
-        match self.endpoint {
-            Endpoint::Live => get(health::live),
-            Endpoint::Ready => get(health::ready),
-            Endpoint::Metrics => get(health::metrics),
-            Endpoint::ListModels => get(models::list),
-            Endpoint::ModelMetadata => get(models::get),
-            Endpoint::Predict => post(predict::predict),
-            Endpoint::ServerMetadataV2 => get(v2::server_metadata),
-            Endpoint::ModelMetadataV2 => get(v2::model_metadata),
-            Endpoint::ModelReadyV2 => get(v2::model_ready),
-            Endpoint::InferV2 => post(v2::infer),
         }
     }
 }
@@ -262,32 +175,9 @@ async fn method_not_allowed(method: Method, headers: HeaderMap) -> Response {
 
 /// The fallbacks never read a body; if one was sent, the connection ends.
 fn close_if_unread(headers: &HeaderMap, response: Response) -> Response {
-    if error::has_body(headers) {
-        error::close_connection(response)
+    if respond::has_body(headers) {
+        respond::close_connection(response)
     } else {
         response
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes_are_unique_and_model_routes_share_one_axum_path() {
-        let mut seen = std::collections::HashSet::new();
-        for route in ROUTES {
-            assert!(seen.insert((route.method, route.path)), "{route:?}");
-            assert!(route.path.starts_with('/'));
-        }
-        let model_paths: std::collections::HashSet<String> = ROUTES
-            .iter()
-            .filter(|r| r.path.starts_with("/v1/models/"))
-            .map(Route::axum_path)
-            .collect();
-        assert_eq!(
-            model_paths.into_iter().collect::<Vec<_>>(),
-            ["/v1/models/{model_action}"]
-        );
     }
 }

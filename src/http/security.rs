@@ -20,8 +20,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::error::{close_connection, has_body, ApiError};
-use super::parse::TIMEOUT_HEADER;
+use super::error::ApiError;
+use super::extract::TIMEOUT_HEADER;
+use super::respond::{close_connection, has_body};
 use crate::config::ApiKey;
 
 /// Middleware for guarded routes: passes the request on only with the key.

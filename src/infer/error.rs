@@ -53,7 +53,37 @@ pub enum InferError {
     Internal(String),
 }
 
+/// What was wrong with an uploaded image, as far as the edge needs to tell:
+/// each kind answers with its own status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageProblem {
+    /// No bytes at all.
+    Empty,
+    /// Bytes of a format the server does not decode.
+    UnsupportedFormat,
+    /// A supported format that does not decode.
+    Corrupt,
+    /// Decodes, but is larger than the configured limits.
+    TooLarge,
+    /// The image is fine; the server could not transform it (its fault).
+    ServerSide,
+}
+
 impl InferError {
+    /// For [`InferError::BadImage`], what kind of problem the image has.
+    pub fn image_problem(&self) -> Option<ImageProblem> {
+        let Self::BadImage { source, .. } = self else {
+            return None;
+        };
+        Some(match source {
+            PreprocessError::Empty => ImageProblem::Empty,
+            PreprocessError::UnsupportedFormat { .. } => ImageProblem::UnsupportedFormat,
+            PreprocessError::Corrupt { .. } => ImageProblem::Corrupt,
+            PreprocessError::TooLarge { .. } => ImageProblem::TooLarge,
+            PreprocessError::Transform { .. } => ImageProblem::ServerSide,
+        })
+    }
+
     /// A stable machine-readable token for API bodies and metric labels.
     pub fn error_type(&self) -> &'static str {
         match self {

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use tokio::sync::Semaphore;
 
 use super::error::InferError;
-use super::service::Timing;
+use super::flow::Timing;
 use crate::model::ModelId;
 use crate::pool::ModelInput;
 use crate::preprocess::{self, DecodeLimits, PreparedImage, TransformSpec};

@@ -4,11 +4,17 @@
 //! axum; the edge knows nothing of tch.
 
 mod error;
+#[cfg(test)]
+pub(crate) mod fake;
+mod flow;
 mod images;
 mod service;
 mod topk;
+mod view;
 
-pub use error::InferError;
+pub use error::{ImageProblem, InferError};
+pub use flow::{PredictOutput, PredictRequest, Timing};
 pub use images::{ClassifyOutput, ClassifyRequest, RequestImages};
-pub use service::{InferenceService, ModelHandle, PredictOutput, PredictRequest, Timing};
+pub use service::{InferenceService, ModelHandle};
 pub use topk::{top_k, ClassScore};
+pub use view::{ModelInfo, Readiness};

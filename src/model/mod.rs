@@ -2,10 +2,11 @@
 //! checkpoint, and [`Classifier`], which turns 8-bit RGB crops (or images a
 //! client normalized itself) into class probabilities on a device.
 //!
-//! tch stays inside this module and the pool that owns classifiers: callers
-//! hand in plain bytes and get plain `f32` vectors back.
+//! tch lives only in this module: callers hand in plain bytes and get plain
+//! `f32` vectors back, and the pool drives models through [`Engine`].
 
 mod catalog;
+mod engine;
 mod layers;
 mod net;
 mod params;
@@ -15,6 +16,9 @@ use std::path::Path;
 use tch::{Device, Kind, TchError, Tensor};
 
 pub use catalog::{ArchSpec, ModelId, PretrainedCfg, ALL_MODELS};
+pub use engine::{
+    device_label, engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard,
+};
 
 use crate::config::{DeviceSpec, Precision};
 use crate::weights::{self, Checkpoint, WeightsError};

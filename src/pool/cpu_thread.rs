@@ -18,6 +18,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::sync::{Mutex, OnceLock};
 
+use crate::config::DeviceSpec;
+use crate::model::shares_cpu_engine_thread;
+
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The shared CPU thread: jobs in, each answered on its own channel.
@@ -36,7 +39,7 @@ impl CpuThread {
                 .name("cpu-engine".to_owned())
                 .spawn(move || {
                     // Grad mode is per thread; nothing here ever trains.
-                    let _no_grad = tch::no_grad_guard();
+                    let _engine_thread = crate::model::engine_thread_guard();
                     for job in receiver {
                         // A job's panic is reported to its caller (its reply
                         // channel closes); the thread goes on with the next.
@@ -81,8 +84,8 @@ pub(super) enum Runner {
 impl Runner {
     /// The shared thread for CPU models whose kernels use OpenMP teams (more
     /// than one intra-op thread); the replica's own thread otherwise.
-    pub(super) fn for_device(device: tch::Device) -> Self {
-        if device == tch::Device::Cpu && tch::get_num_threads() > 1 {
+    pub(super) fn for_device(device: DeviceSpec) -> Self {
+        if shares_cpu_engine_thread(device) {
             Runner::SharedCpuThread
         } else {
             Runner::OwnThread

@@ -2,7 +2,8 @@
 //! weights, warm every batch shape and then serve that model's batch queue.
 //!
 //! Models load concurrently (each replica loads on its own thread), and a
-//! model reports ready only when all its replicas are warm.
+//! model reports ready only when all its replicas are warm. Replicas drive a
+//! [`model::Engine`](crate::model::Engine) and hold no tensor themselves.
 
 mod buckets;
 mod cpu_thread;
@@ -24,15 +25,43 @@ pub use state::ModelState;
 use crate::batching::BatchQueue;
 use crate::config::{DeviceSpec, Precision};
 use crate::metrics::Metrics;
-use crate::model::ModelId;
+use crate::model::{resolve_device, Classifier, Engine, LoadOptions, ModelError, ModelId};
 
 /// The queue between the request side and a model's replicas: preprocessed
 /// crops or client-normalized images in, probability vectors out.
 pub type ImageQueue = BatchQueue<ModelInput, Vec<f32>>;
 
+/// Builds a replica's engine. Called on the thread that will run it, since
+/// an engine belongs to one thread.
+pub type EngineLoader = Arc<dyn Fn() -> Result<Box<dyn Engine>, ModelError> + Send + Sync>;
+
 /// Everything a replica thread needs to build and run its model.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ReplicaSpec {
+    pub id: ModelId,
+    /// Where the model runs; decides whether its work goes through the shared
+    /// CPU engine thread.
+    pub device: DeviceSpec,
+    /// Largest batch the replica will run; its warmup covers every bucket up to it.
+    pub max_batch_size: usize,
+    /// Builds the engine (libtorch by default, see [`libtorch_loader`]).
+    pub loader: EngineLoader,
+}
+
+impl std::fmt::Debug for ReplicaSpec {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter
+            .debug_struct("ReplicaSpec")
+            .field("id", &self.id)
+            .field("device", &self.device)
+            .field("max_batch_size", &self.max_batch_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a libtorch replica loads its weights.
+#[derive(Debug, Clone)]
+pub struct LibtorchSpec {
     pub id: ModelId,
     /// Already resolved ([`resolve_weights`]): replicas never search or download.
     pub weights: ResolvedWeights,
@@ -41,8 +70,23 @@ pub struct ReplicaSpec {
     pub fold_bn: bool,
     pub channels_last: bool,
     pub random_seed: u64,
-    /// Largest batch the replica will run; its warmup covers every bucket up to it.
-    pub max_batch_size: usize,
+}
+
+/// The loader of a libtorch [`Classifier`] with these settings.
+pub fn libtorch_loader(spec: LibtorchSpec) -> EngineLoader {
+    Arc::new(move || {
+        let options = LoadOptions {
+            device: resolve_device(spec.device),
+            precision: spec.precision,
+            fold_bn: spec.fold_bn,
+            channels_last: spec.channels_last,
+        };
+        let classifier = match &spec.weights {
+            ResolvedWeights::File(path) => Classifier::load_file(spec.id, path, options)?,
+            ResolvedWeights::Random => Classifier::random(spec.id, spec.random_seed, options)?,
+        };
+        Ok(Box::new(classifier) as Box<dyn Engine>)
+    })
 }
 
 /// Starts `replicas` threads serving `queue`. They stop when the queue is

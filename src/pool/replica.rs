@@ -14,9 +14,10 @@ use std::time::Instant;
 
 use super::buckets::{batch_buckets, plan_chunks};
 use super::cpu_thread::Runner;
-use super::{ImageQueue, ModelInput, ModelState, ReplicaSpec, ResolvedWeights};
+use super::{ImageQueue, ModelInput, ModelState, ReplicaSpec};
+use crate::batching::Batch;
 use crate::metrics::Metrics;
-use crate::model::{resolve_device, Classifier, ImageInput, LoadOptions, ModelError};
+use crate::model::{engine_thread_guard, Engine, ImageInput, ModelError};
 
 /// Runs one replica to completion: load, warm, serve.
 pub(super) fn run_replica(
@@ -48,16 +49,16 @@ fn contain_panic(
 /// loading or warming fail the model's start-up; a panic in a batch fails
 /// that batch; any other panic ends up in [`replica_lost`].
 fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &Metrics) {
-    let _no_grad = tch::no_grad_guard();
+    let _engine_thread = engine_thread_guard();
     let name = spec.id.name();
     let started = Instant::now();
-    let runner = Runner::for_device(resolve_device(spec.device));
+    let runner = Runner::for_device(spec.device);
     let loaded = {
-        let spec = spec.clone();
-        runner.run(move || load(&spec))
+        let load = spec.loader.clone();
+        runner.run(move || load())
     };
-    let classifier = match loaded {
-        Ok(classifier) => classifier,
+    let engine = match loaded {
+        Ok(engine) => engine,
         Err(error) => {
             let message = format!("{name}: cannot load weights: {error}");
             tracing::error!(model = name, %error, "model load failed");
@@ -71,13 +72,13 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
         .set(started.elapsed().as_secs_f64());
 
     let buckets = batch_buckets(spec.max_batch_size);
-    let pad_to_bucket = classifier.device().is_cuda();
+    let pad_to_bucket = engine.pads_to_warm_shapes();
     let warm_started = Instant::now();
-    let (classifier, warmed) = {
+    let (engine, warmed) = {
         let buckets = buckets.clone();
         runner.run(move || {
-            let warmed = warm_up(&classifier, &buckets);
-            (classifier, warmed)
+            let warmed = warm_up(engine.as_ref(), &buckets);
+            (engine, warmed)
         })
     };
     if let Err(error) = warmed {
@@ -89,34 +90,46 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
         .model_warmup_seconds
         .with_label_values(&[name])
         .set(warm_started.elapsed().as_secs_f64());
-    state.replica_ready(format!("{:?}", classifier.device()).to_lowercase());
+    let device = engine.device_label();
+    state.replica_ready(device.clone());
     if state.is_ready() {
         metrics.model_ready.with_label_values(&[name]).set(1);
     }
-    tracing::info!(model = name, device = ?classifier.device(), ?buckets, "replica ready");
+    tracing::info!(model = name, device, ?buckets, "replica ready");
 
     // Moved into each job and handed back with its result.
-    let mut classifier = Some(classifier);
+    let mut engine = Some(engine);
     while let Some(batch) = queue.next_batch() {
+        let span = batch_span(name, &batch);
         batch.process(|images| {
-            let model = classifier
-                .take()
-                .expect("the classifier is back after every batch");
+            let model = engine.take().expect("the engine is back after every batch");
             let buckets = buckets.clone();
             let (model, outputs) = runner.run(move || {
-                // A panic inside libtorch or our code fails this batch only;
-                // the replica keeps serving.
+                let _batch = span.enter();
+                // A panic inside the engine or our code fails this batch
+                // only; the replica keeps serving.
                 let outputs = catch_unwind(AssertUnwindSafe(|| {
-                    run_batch(&model, &images, &buckets, pad_to_bucket)
+                    run_batch(model.as_ref(), &images, &buckets, pad_to_bucket)
                 }))
                 .unwrap_or_else(|_| Err("replica panicked while running the batch".to_string()));
                 (model, outputs)
             });
-            classifier = Some(model);
+            engine = Some(model);
             outputs
         });
     }
     tracing::debug!(model = name, "replica stopped: queue closed");
+}
+
+/// The span a batch runs in. It follows from the span of every request whose
+/// images it holds, so what is logged while it runs (an out-of-memory split,
+/// a failure) can be traced to those requests' ids.
+fn batch_span(model: &'static str, batch: &Batch<ModelInput, Vec<f32>>) -> tracing::Span {
+    let span = tracing::info_span!("batch", model, size = batch.len());
+    for request in batch.item_spans() {
+        span.follows_from(request);
+    }
+    span
 }
 
 /// A replica thread that panicked outside a batch (the per-batch guard in
@@ -160,25 +173,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
-fn load(spec: &ReplicaSpec) -> Result<Classifier, ModelError> {
-    let options = LoadOptions {
-        device: resolve_device(spec.device),
-        precision: spec.precision,
-        fold_bn: spec.fold_bn,
-        channels_last: spec.channels_last,
-    };
-    match &spec.weights {
-        ResolvedWeights::File(path) => Classifier::load_file(spec.id, path, options),
-        ResolvedWeights::Random => Classifier::random(spec.id, spec.random_seed, options),
-    }
-}
-
 /// Runs every bucket shape once, so no request pays for a first-time shape.
-fn warm_up(classifier: &Classifier, buckets: &[usize]) -> Result<(), ModelError> {
-    let blank = vec![0u8; classifier.input_len()];
+fn warm_up(engine: &dyn Engine, buckets: &[usize]) -> Result<(), ModelError> {
+    let blank = vec![0u8; engine.input_len()];
     for &shape in buckets {
-        let crops = vec![blank.as_slice(); shape];
-        classifier.classify(&crops)?;
+        let crops = vec![ImageInput::Crop(&blank); shape];
+        engine.classify(&crops)?;
     }
     Ok(())
 }
@@ -186,12 +186,12 @@ fn warm_up(classifier: &Classifier, buckets: &[usize]) -> Result<(), ModelError>
 /// Classifies `images` (crops and client-normalized images, possibly mixed)
 /// (on a GPU padded with blank crops to a warmed shape; on a CPU as it is).
 fn run_batch(
-    classifier: &Classifier,
+    engine: &dyn Engine,
     images: &[ModelInput],
     buckets: &[usize],
     pad_to_bucket: bool,
 ) -> Result<Vec<Vec<f32>>, String> {
-    let blank = vec![0u8; classifier.input_len()];
+    let blank = vec![0u8; engine.input_len()];
     let mut forward = |range: Range<usize>, shape: usize| {
         let count = range.len();
         let mut inputs: Vec<ImageInput<'_>> = images[range]
@@ -199,9 +199,7 @@ fn run_batch(
             .map(ModelInput::as_image_input)
             .collect();
         inputs.resize(shape, ImageInput::Crop(&blank));
-        let mut probabilities = classifier
-            .classify_inputs(&inputs)
-            .map_err(|e| e.to_string())?;
+        let mut probabilities = engine.classify(&inputs).map_err(|e| e.to_string())?;
         probabilities.truncate(count);
         Ok(probabilities)
     };
@@ -362,6 +360,68 @@ mod tests {
             "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory"
         ));
         assert!(!is_out_of_memory("Expected 4-dimensional input for conv2d"));
+    }
+
+    /// Records `(span, span it follows from)` by name.
+    #[derive(Default, Clone)]
+    struct FollowsFrom(Arc<Mutex<Vec<(String, String)>>>);
+
+    impl<S> tracing_subscriber::Layer<S> for FollowsFrom
+    where
+        S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    {
+        fn on_follows_from(
+            &self,
+            span: &tracing::span::Id,
+            follows: &tracing::span::Id,
+            ctx: tracing_subscriber::layer::Context<'_, S>,
+        ) {
+            let name = |id| {
+                ctx.span(id)
+                    .map(|s| s.name().to_owned())
+                    .unwrap_or_default()
+            };
+            self.0.lock().unwrap().push((name(span), name(follows)));
+        }
+    }
+
+    #[test]
+    fn a_batch_span_follows_from_the_span_of_every_request_it_serves() {
+        use tracing_subscriber::layer::SubscriberExt;
+        let links = FollowsFrom::default();
+        let subscriber = tracing_subscriber::registry().with(links.clone());
+        tracing::subscriber::with_default(subscriber, || {
+            let config = BatcherConfig {
+                max_batch_size: 4,
+                max_batch_delay: Duration::ZERO,
+                queue_capacity: 8,
+                replicas: 1,
+                adaptive_window: false,
+            };
+            let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
+            // Held, so the items stay wanted (a dropped handle cancels them).
+            let mut pending = Vec::new();
+            for request in ["first", "second"] {
+                let span = tracing::info_span!("request", id = request);
+                let _entered = span.enter();
+                pending.push(
+                    queue
+                        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+                        .unwrap(),
+                );
+            }
+            let batch = queue.next_batch().expect("a batch of both items");
+            assert_eq!(batch.len(), 2);
+            let _span = batch_span("m", &batch);
+        });
+        let links = links.0.lock().unwrap().clone();
+        assert_eq!(
+            links,
+            [
+                ("batch".to_owned(), "request".to_owned()),
+                ("batch".to_owned(), "request".to_owned())
+            ]
+        );
     }
 
     #[tokio::test]

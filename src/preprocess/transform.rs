@@ -46,6 +46,14 @@ impl Interpolation {
         }
     }
 
+    /// The name timm's configs (and our metadata) use for it.
+    pub fn timm_name(self) -> &'static str {
+        match self {
+            Self::Bicubic => "bicubic",
+            Self::Bilinear => "bilinear",
+        }
+    }
+
     fn filter(self) -> FilterType {
         match self {
             Self::Bicubic => FilterType::CatmullRom,

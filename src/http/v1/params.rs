@@ -10,101 +10,10 @@ use std::time::Duration;
 use axum::extract::Query;
 use axum::http::{HeaderValue, Uri};
 
+use crate::http::error::RequestError;
+
 /// `top_k` when the request names none: the usual ImageNet top-5.
 pub const DEFAULT_TOP_K: i64 = 5;
-
-/// The header a client (or a proxy) sets to bound how long it will wait.
-pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
-
-/// Why a request is malformed before it ever reaches the model.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    #[error(
-        "unsupported content type {0:?}: send a raw image (image/jpeg, image/png, image/webp, \
-         image/bmp, image/gif or application/octet-stream), multipart/form-data or application/json"
-    )]
-    UnsupportedContentType(String),
-    #[error("request body is empty")]
-    EmptyBody,
-    #[error("request body is larger than the {limit}-byte limit")]
-    BodyTooLarge { limit: usize },
-    #[error("cannot read the request body: {0}")]
-    Body(String),
-    #[error("the request body did not arrive within {timeout_ms} ms")]
-    BodyTimeout { timeout_ms: u64 },
-    #[error("invalid JSON body: {0}")]
-    InvalidJson(String),
-    #[error("instances[{index}]: invalid base64: {reason}")]
-    InvalidBase64 { index: usize, reason: String },
-    #[error("invalid multipart body: {0}")]
-    InvalidMultipart(String),
-    #[error("the request contains no image")]
-    NoImages,
-    #[error("more than {limit} images in one request")]
-    TooManyImages { limit: usize },
-    #[error("invalid top_k {0}: expected an integer between 1 and the number of classes")]
-    InvalidTopK(String),
-    #[error("invalid timeout {0}: expected a whole number of milliseconds, at least 1")]
-    InvalidTimeout(String),
-    #[error("{0}")]
-    InvalidParameter(String),
-    #[error("{0}")]
-    InvalidTensor(String),
-    #[error("invalid binary tensor data: {0}")]
-    InvalidBinaryData(String),
-    #[error("unsupported content encoding {0:?}: send the body uncompressed")]
-    UnsupportedContentEncoding(String),
-    #[error("unknown model action {0:?}: the only action is :predict")]
-    UnknownAction(String),
-    #[error("method {method} is not allowed here; allowed: {allow}")]
-    WrongMethod { method: String, allow: &'static str },
-}
-
-impl RequestError {
-    /// A stable machine-readable token for API bodies.
-    pub fn error_type(&self) -> &'static str {
-        match self {
-            Self::UnsupportedContentType(_) => "unsupported_media_type",
-            Self::EmptyBody => "empty_body",
-            Self::BodyTooLarge { .. } => "payload_too_large",
-            Self::Body(_) => "invalid_body",
-            Self::BodyTimeout { .. } => "body_timeout",
-            Self::InvalidJson(_) => "invalid_json",
-            Self::InvalidBase64 { .. } => "invalid_base64",
-            Self::InvalidMultipart(_) => "invalid_multipart",
-            Self::NoImages => "no_images",
-            Self::TooManyImages { .. } => "too_many_images",
-            Self::InvalidTopK(_) => "invalid_top_k",
-            Self::InvalidTimeout(_) => "invalid_timeout",
-            Self::InvalidParameter(_) => "invalid_parameter",
-            Self::InvalidTensor(_) => "invalid_tensor",
-            Self::InvalidBinaryData(_) => "invalid_binary_data",
-            Self::UnsupportedContentEncoding(_) => "unsupported_media_type",
-            Self::UnknownAction(_) => "not_found",
-            Self::WrongMethod { .. } => "method_not_allowed",
-        }
-    }
-}
-
-/// What a `/v1/models/{segment}` path asks for. axum captures whole
-/// segments, so the `:predict` suffix is split off here.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ModelPath<'a> {
-    /// `/v1/models/{model}`: the model's metadata.
-    Metadata(&'a str),
-    /// `/v1/models/{model}:predict`.
-    Predict(&'a str),
-}
-
-/// Splits `gluon_seresnext50_32x4d:predict` into model and action. Model
-/// names never contain `:`, so the first one starts the action.
-pub fn split_model_action(segment: &str) -> Result<ModelPath<'_>, RequestError> {
-    match segment.split_once(':') {
-        None => Ok(ModelPath::Metadata(segment)),
-        Some((model, "predict")) => Ok(ModelPath::Predict(model)),
-        Some((_, action)) => Err(RequestError::UnknownAction(action.to_owned())),
-    }
-}
 
 /// How the body carries its images, decided by `Content-Type` alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -217,44 +126,12 @@ pub fn parse_top_k(text: &str) -> Result<i64, RequestError> {
         .map_err(|_| RequestError::InvalidTopK(format!("{text:?}")))
 }
 
-/// The client's deadline from `x-request-timeout-ms`, if it sent one.
-pub fn parse_timeout_header(value: Option<&HeaderValue>) -> Result<Option<Duration>, RequestError> {
-    let Some(value) = value else {
-        return Ok(None);
-    };
-    let text = value
-        .to_str()
-        .map_err(|_| RequestError::InvalidTimeout(format!("{value:?}")))?;
-    match text.trim().parse::<u64>() {
-        Ok(ms) if ms >= 1 => Ok(Some(Duration::from_millis(ms))),
-        _ => Err(RequestError::InvalidTimeout(format!("{text:?}"))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn header(text: &str) -> HeaderValue {
         HeaderValue::from_str(text).expect("valid header")
-    }
-
-    #[test]
-    fn splits_predict_suffix_from_the_model() {
-        assert_eq!(
-            split_model_action("gluon_seresnext50_32x4d:predict"),
-            Ok(ModelPath::Predict("gluon_seresnext50_32x4d"))
-        );
-        assert_eq!(
-            split_model_action("seresnext50_32x4d.gluon_in1k"),
-            Ok(ModelPath::Metadata("seresnext50_32x4d.gluon_in1k"))
-        );
-        assert_eq!(split_model_action(":predict"), Ok(ModelPath::Predict("")));
-        assert_eq!(
-            split_model_action("m:explain"),
-            Err(RequestError::UnknownAction("explain".into()))
-        );
-        assert!(split_model_action("m:predict:predict").is_err());
     }
 
     #[test]
@@ -307,19 +184,6 @@ mod tests {
         for bad in ["?topk=3", "?top_k=1&top_k=2"] {
             let error = parse_query(&uri(bad)).unwrap_err();
             assert_eq!(error.error_type(), "invalid_parameter", "{bad}");
-        }
-    }
-
-    #[test]
-    fn timeout_header_is_positive_whole_milliseconds() {
-        assert_eq!(parse_timeout_header(None), Ok(None));
-        assert_eq!(
-            parse_timeout_header(Some(&header("250"))),
-            Ok(Some(Duration::from_millis(250)))
-        );
-        for bad in ["0", "-5", "1.5", "soon"] {
-            let error = parse_timeout_header(Some(&header(bad))).unwrap_err();
-            assert_eq!(error.error_type(), "invalid_timeout", "{bad}");
         }
     }
 

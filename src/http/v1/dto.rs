@@ -1,12 +1,11 @@
 //! The JSON shapes of successful responses. These are API: fields are only
 //! ever added, never renamed; `openapi.yaml` documents each of them.
 
-use std::time::Duration;
-
 use serde::Serialize;
 
 use crate::config::Precision;
-use crate::infer::{ClassScore, PredictOutput, Timing};
+use crate::http::respond::TimingMs;
+use crate::infer::{ClassScore, PredictOutput};
 
 /// `POST /v1/models/{model}:predict` → 200.
 #[derive(Debug, Serialize)]
@@ -30,32 +29,6 @@ pub struct PredictResponse {
 pub struct Prediction {
     /// Most probable first.
     pub top_k: Vec<ClassScore>,
-}
-
-/// Where the request's time went, in milliseconds with microsecond precision
-/// (the same figures as the `x-*-time-ms` headers).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct TimingMs {
-    pub preprocess_ms: f64,
-    pub queue_ms: f64,
-    pub inference_ms: f64,
-    pub total_ms: f64,
-}
-
-/// Milliseconds rounded to three decimals.
-pub fn millis(duration: Duration) -> f64 {
-    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
-}
-
-impl From<Timing> for TimingMs {
-    fn from(timing: Timing) -> Self {
-        Self {
-            preprocess_ms: millis(timing.preprocess),
-            queue_ms: millis(timing.queue),
-            inference_ms: millis(timing.inference),
-            total_ms: millis(timing.total),
-        }
-    }
 }
 
 impl From<PredictOutput> for PredictResponse {
@@ -134,32 +107,10 @@ pub struct Batching {
     pub queue_capacity: usize,
 }
 
-/// `GET /healthz` and `GET /readyz`.
-#[derive(Debug, Serialize)]
-pub struct Health {
-    /// `alive`, `broken`, `ready`, `loading`, `draining` or `failed`.
-    pub status: &'static str,
-    /// Only on readiness answers.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ready: Option<bool>,
-    /// On a 503, the usual error fields, so the body has the shape of every
-    /// other error.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_type: Option<&'static str>,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn millis_keep_three_decimals() {
-        assert_eq!(millis(Duration::from_micros(1_234_567)), 1234.567);
-        assert_eq!(millis(Duration::from_nanos(1_600)), 0.002);
-        assert_eq!(millis(Duration::ZERO), 0.0);
-    }
+    use crate::infer::Timing;
 
     #[test]
     fn random_weights_is_omitted_unless_true() {

@@ -24,6 +24,10 @@ use crate::infer::InferenceService;
 use crate::metrics::Metrics;
 use crate::model::{self, ModelId};
 
+mod models;
+
+pub use models::{start_models, StartError, StartedModels};
+
 /// How often start-up is checked for a model that failed to load.
 const STARTUP_POLL: Duration = Duration::from_millis(50);
 
@@ -51,9 +55,11 @@ impl Server {
             model::set_intra_op_threads(threads);
         }
         let metrics = Arc::new(Metrics::new().context("creating metrics")?);
-        let (service, replica_threads) =
-            InferenceService::start(&config, metrics).map_err(anyhow::Error::msg)?;
-        let service = Arc::new(service);
+        let StartedModels {
+            handles,
+            replica_threads,
+        } = start_models(&config, &metrics)?;
+        let service = Arc::new(InferenceService::new(handles, &config.server, metrics));
         let state = AppState::new(service.clone(), config.server.clone());
 
         let listener = bind(&config.server.host, config.server.port).await?;
@@ -212,7 +218,7 @@ async fn watch_startup(service: &InferenceService) -> Option<String> {
         if let Some(failure) = service.startup_failure() {
             return Some(failure);
         }
-        if service.models().iter().all(|m| m.state.is_ready()) {
+        if service.all_models_ready() {
             std::future::pending::<()>().await;
         }
         tokio::time::sleep(STARTUP_POLL).await;

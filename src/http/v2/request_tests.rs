@@ -2,7 +2,7 @@ use base64::Engine;
 use serde_json::json;
 
 use super::*;
-use crate::http::v2_binary::{encode_bytes_elements, encode_f32s};
+use crate::http::v2::binary::{encode_bytes_elements, encode_f32s};
 
 /// A small model shape keeps FP32 test tensors short.
 const SHAPE: ModelShape = ModelShape {

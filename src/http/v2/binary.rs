@@ -14,7 +14,7 @@
 use axum::body::Bytes;
 use axum::http::HeaderValue;
 
-use super::parse::RequestError;
+use crate::http::error::RequestError;
 
 /// Request and response header holding the length of the JSON part.
 pub const HEADER_LENGTH: &str = "inference-header-content-length";

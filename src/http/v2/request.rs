@@ -16,10 +16,10 @@ use axum::body::Bytes;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::body::decode_base64;
-use super::parse::RequestError;
-use super::v2_binary::{decode_bytes_elements, decode_f32s, BinarySections, FramedBody};
-use super::v2_data::TensorData;
+use super::binary::{decode_bytes_elements, decode_f32s, BinarySections, FramedBody};
+use super::data::TensorData;
+use crate::http::encoding::decode_base64;
+use crate::http::error::RequestError;
 use crate::infer::RequestImages;
 
 /// The input carrying encoded images.
@@ -364,5 +364,5 @@ fn parse_outputs(
 }
 
 #[cfg(test)]
-#[path = "v2_request_tests.rs"]
+#[path = "request_tests.rs"]
 mod tests;

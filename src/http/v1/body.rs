@@ -12,14 +12,14 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::multipart::MultipartError;
 use axum::extract::{FromRequest, Multipart, Request};
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
-use base64::engine::DecodePaddingMode;
-use base64::{alphabet, Engine};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::body_deadline;
-use super::parse::{BodyKind, Params, RequestError};
+use super::params::{BodyKind, Params};
+use crate::http::body_deadline;
+use crate::http::encoding::decode_base64;
+use crate::http::error::RequestError;
+use crate::http::extract::buffer;
 
 /// The images of one request and what its body said about parameters.
 #[derive(Debug, Default)]
@@ -69,24 +69,6 @@ pub async fn read_body(
             parse_json(&bytes, max_images)
         }
     }
-}
-
-/// The whole body, within the configured size limit and before the
-/// request's body deadline.
-pub(super) async fn buffer(request: Request, body_limit: usize) -> Result<Bytes, RequestError> {
-    let deadline = body_deadline::of(&request);
-    body_deadline::within(deadline, async move {
-        Bytes::from_request(request, &())
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    RequestError::BodyTooLarge { limit: body_limit }
-                } else {
-                    RequestError::Body(rejection.body_text())
-                }
-            })
-    })
-    .await
 }
 
 /// Every part is an image, whatever its field name: clients name them
@@ -214,42 +196,11 @@ fn json_params(parameters: Map<String, Value>) -> Result<Params, RequestError> {
     Ok(params)
 }
 
-/// Padding is optional in the wild (and in TF Serving), so both are accepted.
-const STANDARD: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-const URL_SAFE: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::URL_SAFE,
-    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
-);
-
-/// Standard or URL-safe base64, padded or not, optionally as a
-/// `data:image/...;base64,` URL as browsers produce them.
-pub fn decode_base64(text: &str) -> Result<Bytes, String> {
-    let text = match text.strip_prefix("data:") {
-        Some(url) => url
-            .split_once(";base64,")
-            .map(|(_, data)| data)
-            .ok_or_else(|| "a data: URL must be base64 (data:<type>;base64,...)".to_owned())?,
-        None => text,
-    };
-    let engine = if text.contains(['-', '_']) {
-        &URL_SAFE
-    } else {
-        &STANDARD
-    };
-    let bytes = engine.decode(text).map_err(|e| e.to_string())?;
-    if bytes.is_empty() {
-        return Err("the image is empty".to_owned());
-    }
-    Ok(Bytes::from(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::http::header;
+    use base64::Engine;
 
     fn b64(bytes: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -319,24 +270,6 @@ mod tests {
             let error = parse_json(body.as_bytes(), 2).unwrap_err();
             assert_eq!(error.error_type(), token, "{body}");
         }
-    }
-
-    #[test]
-    fn base64_variants_decode() {
-        let bytes = [0xfbu8, 0xff, 0xfe, 0x01];
-        let standard = base64::engine::general_purpose::STANDARD.encode(bytes);
-        let url_safe = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
-        assert_ne!(standard.trim_end_matches('='), url_safe);
-        for text in [
-            standard.clone(),
-            standard.trim_end_matches('=').to_owned(),
-            url_safe,
-            format!("data:image/png;base64,{standard}"),
-        ] {
-            assert_eq!(decode_base64(&text).unwrap().as_ref(), bytes, "{text}");
-        }
-        assert!(decode_base64("data:image/png,raw").is_err());
-        assert!(decode_base64("not base64!").is_err());
     }
 
     fn multipart_request(parts: &[&[u8]]) -> Request {

@@ -1,0 +1,244 @@
+//! The request flow through the facade: admission → preprocess on the
+//! bounded CPU pool → the model's batch queue → labelled top-k (V1) or full
+//! probabilities (KServe V2), with where the time went.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::error::InferError;
+use super::images::{
+    check_normalized, preprocess_all, ClassifyOutput, ClassifyRequest, RequestImages,
+};
+use super::service::{InferenceService, ModelHandle};
+use super::topk::{top_k, ClassScore};
+use crate::batching::{BatchError, SubmitError};
+use crate::model::ModelId;
+use crate::pool::ModelInput;
+
+/// A request to classify one or more encoded images.
+#[derive(Debug)]
+pub struct PredictRequest {
+    /// Model id or alias, as the client wrote it.
+    pub model: String,
+    /// Encoded images (JPEG, PNG, …), in the order predictions come back.
+    pub images: Vec<Bytes>,
+    /// Classes per prediction.
+    pub top_k: i64,
+    /// The client's own deadline; the server's request timeout applies when absent.
+    pub timeout: Option<Duration>,
+}
+
+/// Where one request's time went.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Timing {
+    /// Decode and transform of all images (they run in parallel).
+    pub preprocess: Duration,
+    /// Longest wait of any of its images in the batch queue.
+    pub queue: Duration,
+    /// Longest forward pass any of its images was part of.
+    pub inference: Duration,
+    /// Admission to answer.
+    pub total: Duration,
+}
+
+/// The answer to a [`PredictRequest`].
+#[derive(Debug, Clone)]
+pub struct PredictOutput {
+    pub model: ModelId,
+    /// One top-k list per image, in request order.
+    pub predictions: Vec<Vec<ClassScore>>,
+    pub timing: Timing,
+    /// Sizes of the batches this request's images ran in, in image order.
+    pub batch_sizes: Vec<usize>,
+    /// True when the model serves explicitly configured random weights.
+    pub random_weights: bool,
+}
+
+impl InferenceService {
+    /// Classifies the request's images: admission, preprocessing, batching, top-k.
+    #[tracing::instrument(name = "predict", skip_all, fields(model = %request.model, images = request.images.len()))]
+    pub async fn predict(&self, request: PredictRequest) -> Result<PredictOutput, InferError> {
+        let started = Instant::now();
+        let model = self.model(&request.model)?;
+        let result = self.predict_on(model, request, started).await;
+        self.count_rejection(model, &result);
+        result
+    }
+
+    /// The full class probabilities of the request's images (encoded or
+    /// client-normalized): admission, preprocessing, batching, as `predict`.
+    #[tracing::instrument(name = "classify", skip_all, fields(model = %request.model, images = request.images.len()))]
+    pub async fn classify(&self, request: ClassifyRequest) -> Result<ClassifyOutput, InferError> {
+        let started = Instant::now();
+        let model = self.model(&request.model)?;
+        let result = self
+            .classify_on(model, request.images, request.timeout, started)
+            .await;
+        self.count_rejection(model, &result);
+        result
+    }
+
+    fn count_rejection<T>(&self, model: &ModelHandle, result: &Result<T, InferError>) {
+        if let Err(error) = result {
+            if let Some(reason) = error.rejection_reason() {
+                self.metrics.reject(model.id.name(), reason);
+            }
+        }
+    }
+
+    async fn predict_on(
+        &self,
+        model: &ModelHandle,
+        request: PredictRequest,
+        started: Instant,
+    ) -> Result<PredictOutput, InferError> {
+        let num_classes = model.id.pretrained_cfg().num_classes;
+        if request.top_k < 1 || request.top_k > num_classes as i64 {
+            return Err(InferError::InvalidTopK {
+                value: request.top_k,
+                max: num_classes,
+            });
+        }
+        let images = RequestImages::Encoded(request.images);
+        let output = self
+            .classify_on(model, images, request.timeout, started)
+            .await?;
+        let top = usize::try_from(request.top_k).unwrap_or(1);
+        Ok(PredictOutput {
+            model: output.model,
+            predictions: output
+                .probabilities
+                .iter()
+                .map(|probabilities| top_k(probabilities, top))
+                .collect(),
+            timing: output.timing,
+            batch_sizes: output.batch_sizes,
+            random_weights: output.random_weights,
+        })
+    }
+
+    async fn classify_on(
+        &self,
+        model: &ModelHandle,
+        images: RequestImages,
+        timeout: Option<Duration>,
+        started: Instant,
+    ) -> Result<ClassifyOutput, InferError> {
+        let name = model.id.name();
+        match images.len() {
+            0 => return Err(InferError::NoImages),
+            count if count > self.max_images_per_request => {
+                return Err(InferError::TooManyImages {
+                    count,
+                    limit: self.max_images_per_request,
+                })
+            }
+            _ => {}
+        }
+        if model.queue.is_closed() {
+            return Err(InferError::ShuttingDown);
+        }
+        if !model.state.is_ready() {
+            return Err(InferError::NotReady(name));
+        }
+        // Shed at once when the queue is already full: decoding images that
+        // would then be refused is the work an overloaded server cannot spare.
+        model.queue.check_room(images.len()).map_err(submit_error)?;
+        // From here until they are queued (or the request fails), the
+        // replicas know these images are coming and may wait for them.
+        let announcement = model.queue.announce(images.len());
+        let _in_flight = self.metrics.track_in_flight(name);
+        let timeout = timeout.unwrap_or(self.request_timeout);
+        let deadline = started + timeout;
+
+        let decoded = matches!(images, RequestImages::Encoded(_));
+        let inputs = match images {
+            RequestImages::Encoded(encoded) => {
+                let crops = tokio::time::timeout_at(
+                    deadline.into(),
+                    preprocess_all(
+                        encoded,
+                        model.transform_spec(),
+                        &self.preprocess_permits,
+                        self.decode_limits,
+                    ),
+                )
+                .await
+                .map_err(|_| InferError::DeadlineExceeded)??;
+                crops.into_iter().map(ModelInput::Crop).collect()
+            }
+            RequestImages::Normalized(normalized) => {
+                check_normalized(normalized, model.id.pretrained_cfg().input_size)?
+            }
+        };
+        let preprocess = started.elapsed();
+        if decoded {
+            // Only real decode + resize work goes into this histogram.
+            self.metrics
+                .preprocess_duration
+                .with_label_values(&[name])
+                .observe(preprocess.as_secs_f64());
+        }
+
+        let pending = model
+            .queue
+            .try_submit_announced(announcement, inputs, Some(deadline))
+            .map_err(submit_error)?;
+        // Dropping `pending` on timeout (or when the client goes away and this
+        // future is dropped) cancels the queued images before they cost compute.
+        let outputs = tokio::time::timeout_at(deadline.into(), pending.wait())
+            .await
+            .map_err(|_| InferError::DeadlineExceeded)?;
+
+        let mut timing = Timing {
+            preprocess,
+            ..Timing::default()
+        };
+        let mut probabilities = Vec::with_capacity(outputs.len());
+        let mut batch_sizes = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let output = output.map_err(|error| match error {
+                BatchError::DeadlineExceeded => InferError::DeadlineExceeded,
+                BatchError::Aborted => InferError::ShuttingDown,
+                other => InferError::Internal(format!("{name}: {other}")),
+            })?;
+            timing.queue = timing.queue.max(output.queue_wait);
+            timing.inference = timing.inference.max(output.inference_time);
+            batch_sizes.push(output.batch_size);
+            probabilities.push(output.value);
+        }
+        timing.total = started.elapsed();
+        self.metrics
+            .request_duration
+            .with_label_values(&[name])
+            .observe(timing.total.as_secs_f64());
+        Ok(ClassifyOutput {
+            model: model.id,
+            probabilities,
+            timing,
+            batch_sizes,
+            random_weights: model.random_weights(),
+        })
+    }
+}
+
+/// The facade's error for a queue refusal.
+fn submit_error(error: SubmitError) -> InferError {
+    match error {
+        SubmitError::QueueFull {
+            depth,
+            capacity,
+            retry_after,
+        } => InferError::QueueFull {
+            depth,
+            capacity,
+            retry_after,
+        },
+        SubmitError::Closed => InferError::ShuttingDown,
+        SubmitError::TooLarge { items, capacity } => InferError::TooManyImages {
+            count: items,
+            limit: capacity,
+        },
+    }
+}

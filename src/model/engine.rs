@@ -1,0 +1,92 @@
+//! The seam between a replica and whatever runs its network: the pool drives
+//! an [`Engine`] and never sees a tensor. libtorch's [`Classifier`] is the
+//! engine today; a test engine (or another runtime) plugs in the same way.
+
+use tch::Device;
+
+use super::{resolve_device, Classifier, ImageInput, ModelError};
+use crate::config::DeviceSpec;
+
+/// One loaded model on one device, as a replica uses it.
+///
+/// `Send`, not `Sync`: an engine belongs to the one thread that runs it
+/// (libtorch tensors may move between threads but not be shared).
+pub trait Engine: Send {
+    /// Where it runs, in the API's documented form (`cpu`, `cuda:0`).
+    fn device_label(&self) -> String;
+
+    /// Whether batches are padded up to the shapes warmed before readiness.
+    /// A GPU under cuDNN benchmark mode picks its algorithms per shape, and a
+    /// shape met for the first time under traffic would pay that search; a
+    /// CPU runs any batch size at the same speed, so it runs batches as they come.
+    fn pads_to_warm_shapes(&self) -> bool;
+
+    /// Values in one input image: the bytes of a crop, the floats of a
+    /// client-normalized image.
+    fn input_len(&self) -> usize;
+
+    /// Class probabilities for each image, in order.
+    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError>;
+}
+
+impl Engine for Classifier {
+    fn device_label(&self) -> String {
+        device_label(self.device())
+    }
+
+    fn pads_to_warm_shapes(&self) -> bool {
+        self.device().is_cuda()
+    }
+
+    fn input_len(&self) -> usize {
+        Classifier::input_len(self)
+    }
+
+    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        self.classify_inputs(images)
+    }
+}
+
+/// A device as the API writes it: `cpu`, `cuda:0` (libtorch's Debug form,
+/// `Cuda(0)`, is not what a user configures or reads in the docs).
+pub fn device_label(device: Device) -> String {
+    match device {
+        Device::Cpu => "cpu".to_owned(),
+        Device::Cuda(index) => format!("cuda:{index}"),
+        other => format!("{other:?}").to_lowercase(),
+    }
+}
+
+/// Keeps the calling thread out of autograd for as long as it lives. Grad
+/// mode is per thread, and an engine thread never trains, so each takes one
+/// for its whole life.
+#[must_use = "autograd is off only while the guard lives"]
+pub struct EngineThreadGuard {
+    _no_grad: tch::NoGradGuard,
+}
+
+/// See [`EngineThreadGuard`].
+pub fn engine_thread_guard() -> EngineThreadGuard {
+    EngineThreadGuard {
+        _no_grad: tch::no_grad_guard(),
+    }
+}
+
+/// Whether a model on `device` runs its work on the one shared CPU engine
+/// thread: CPU models whose kernels open OpenMP teams (more than one
+/// intra-op thread) do; see `pool::cpu_thread` for why.
+pub fn shares_cpu_engine_thread(device: DeviceSpec) -> bool {
+    resolve_device(device) == Device::Cpu && tch::get_num_threads() > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_are_labelled_as_the_api_documents_them() {
+        assert_eq!(device_label(Device::Cpu), "cpu");
+        assert_eq!(device_label(Device::Cuda(0)), "cuda:0");
+        assert_eq!(device_label(Device::Cuda(3)), "cuda:3");
+    }
+}

@@ -1,0 +1,106 @@
+//! The root's part of start-up: turn each `[[models]]` entry into a served
+//! model. Weights are resolved first (Hub files found in the cache or
+//! downloaded, release hashes checked), so a missing or wrong file fails
+//! here, at once; then the model's queue is built and its replica threads
+//! are spawned, which load and warm in the background.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+use crate::batching::{BatchQueue, BatcherConfig};
+use crate::config::{BatchWindow, Config, ModelConfig};
+use crate::hub::HubSettings;
+use crate::infer::ModelHandle;
+use crate::metrics::Metrics;
+use crate::model::ModelId;
+use crate::pool::{
+    self, libtorch_loader, LibtorchSpec, MetricsObserver, ModelState, ReplicaSpec, ResolveError,
+};
+
+/// Why the models could not be started. Each names the model it is about.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("unknown model id {0:?}")]
+    UnknownModel(String),
+    #[error(transparent)]
+    Weights(#[from] ResolveError),
+    #[error("models[{model}]: {source}")]
+    Queue {
+        model: String,
+        #[source]
+        source: crate::batching::ConfigError,
+    },
+    #[error("cannot start replica threads: {0}")]
+    Spawn(#[from] std::io::Error),
+}
+
+/// The served models, and the replica threads to join at shutdown.
+pub struct StartedModels {
+    pub handles: Vec<ModelHandle>,
+    pub replica_threads: Vec<JoinHandle<()>>,
+}
+
+/// Builds every configured model: resolves its weights, makes its queue and
+/// spawns its replicas (which load concurrently, in the background).
+pub fn start_models(config: &Config, metrics: &Arc<Metrics>) -> Result<StartedModels, StartError> {
+    let hub = HubSettings::from_config(&config.hub);
+    let mut started = StartedModels {
+        handles: Vec::new(),
+        replica_threads: Vec::new(),
+    };
+    for model in &config.models {
+        let id =
+            ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
+        let weights = pool::resolve_weights(id, &model.weights, &hub)?;
+        let loader = libtorch_loader(LibtorchSpec {
+            id,
+            weights,
+            device: model.device,
+            precision: model.dtype,
+            fold_bn: model.fold_bn,
+            channels_last: model.channels_last,
+            random_seed: model.random_seed,
+        });
+        let spec = ReplicaSpec {
+            id,
+            device: model.device,
+            max_batch_size: model.max_batch_size,
+            loader,
+        };
+        let (handle, threads) = start_model(id, model, &spec, metrics)?;
+        started.handles.push(handle);
+        started.replica_threads.extend(threads);
+    }
+    Ok(started)
+}
+
+/// One model's queue and replicas, whatever engine `spec` loads.
+fn start_model(
+    id: ModelId,
+    model: &ModelConfig,
+    spec: &ReplicaSpec,
+    metrics: &Arc<Metrics>,
+) -> Result<(ModelHandle, Vec<JoinHandle<()>>), StartError> {
+    metrics.register_model(id.name());
+    let observer = MetricsObserver {
+        metrics: metrics.clone(),
+        model: id.name(),
+    };
+    let queue = BatchQueue::new(
+        BatcherConfig {
+            max_batch_size: model.max_batch_size,
+            max_batch_delay: model.max_batch_delay(),
+            queue_capacity: model.queue_capacity,
+            replicas: model.replicas,
+            adaptive_window: model.batch_window == BatchWindow::Adaptive,
+        },
+        Arc::new(observer),
+    )
+    .map_err(|source| StartError::Queue {
+        model: model.id.clone(),
+        source,
+    })?;
+    let state = Arc::new(ModelState::new(model.replicas));
+    let threads = pool::spawn_replicas(spec, model.replicas, &queue, &state, metrics)?;
+    Ok((ModelHandle::new(id, model.clone(), queue, state), threads))
+}
