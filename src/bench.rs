@@ -2,11 +2,43 @@
 //! batch size, the figure the HTTP path is compared against and that timm
 //! eager is compared with (`scripts/compare_forward.sh`).
 
+use std::io::Write;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::model::{Classifier, ModelError};
+use crate::model::{Classifier, LoadOptions, ModelError, ModelId};
+
+/// What `bench` needs to run.
+#[derive(Debug, Clone)]
+pub struct BenchArgs {
+    pub model: ModelId,
+    /// The weight file; `None` for random weights (timing does not depend on
+    /// the values).
+    pub weights: Option<PathBuf>,
+    pub batch_sizes: Vec<usize>,
+    pub options: LoadOptions,
+    /// Untimed passes before timing each batch size.
+    pub warmup: usize,
+    /// Timed passes per batch size.
+    pub iterations: usize,
+}
+
+/// Why `bench` stopped. The command line exits 2 for [`BenchError::Load`]
+/// and 1 otherwise.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("{0}")]
+    Load(ModelError),
+    #[error("batch {batch_size}: {source}")]
+    Batch {
+        batch_size: usize,
+        source: ModelError,
+    },
+    #[error("writing the results: {0}")]
+    Output(#[from] std::io::Error),
+}
 
 /// One batch size's result.
 #[derive(Debug, Serialize)]
@@ -19,6 +51,24 @@ pub struct BenchResult {
     pub p50_ms: f64,
     pub p90_ms: f64,
     pub min_ms: f64,
+}
+
+/// Loads the classifier, then times each batch size in turn, writing one
+/// JSON line per [`BenchResult`] to `out`; the first batch size that fails
+/// stops the run.
+pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), BenchError> {
+    let classifier = match &args.weights {
+        Some(weights) => Classifier::load_file(args.model, weights, args.options),
+        None => Classifier::random(args.model, 0, args.options),
+    }
+    .map_err(BenchError::Load)?;
+    for &batch_size in &args.batch_sizes {
+        let result = bench_batch(&classifier, batch_size, args.warmup, args.iterations)
+            .map_err(|source| BenchError::Batch { batch_size, source })?;
+        serde_json::to_writer(&mut *out, &result).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    }
+    Ok(())
 }
 
 /// Times `iterations` forward passes (after `warmup` untimed ones) of a batch

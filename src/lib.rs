@@ -41,6 +41,8 @@
 //!
 //! Root:
 //! - [`server`]: wiring, listeners and the graceful shutdown sequence.
+//! - [`cli`]: the command line, one flags struct per subcommand (defaults,
+//!   environment variables) and the exit codes; `main` parses and dispatches.
 //! - [`classify`]: the `classify` command, local files in, JSON lines out.
 //! - [`bench`]: the `bench` command, in-process forward throughput.
 //! - `fuzzing`: one entry point per parser of untrusted bytes, for the fuzz
@@ -49,6 +51,7 @@
 pub mod batching;
 pub mod bench;
 pub mod classify;
+pub mod cli;
 pub mod config;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

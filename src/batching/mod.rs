@@ -111,6 +111,8 @@
 mod batch;
 mod error;
 mod observer;
+#[cfg(test)]
+mod outcome_tests;
 mod policy;
 mod queue;
 mod shared;

@@ -11,6 +11,7 @@
 //! - [`ApiKey`] is `server.api_key`, a secret that never shows in `Debug`.
 
 mod device;
+mod error;
 mod file;
 mod overrides;
 mod secret;

@@ -2,11 +2,16 @@
 //!
 //! It builds the object graph of `objects` (so `BINGET` is an O(1) copy and
 //! nothing is nested recursively); torch's own callables (tensor rebuilds,
-//! persistent storage ids) are interpreted by `torch_pickle`.
+//! persistent storage ids) are interpreted by `torch_pickle`. This file holds
+//! the opcode table; the input, stack and memo operations it composes are in
+//! `pickle_machine.rs`.
+
+#[path = "pickle_machine.rs"]
+mod machine;
 
 use std::collections::HashMap;
-use std::rc::Rc;
 
+use self::machine::{decode_long, pairs};
 use super::objects::{Heap, Object, Value};
 use super::torch_pickle;
 use super::WeightsError;
@@ -272,193 +277,6 @@ impl<'a> Machine<'a, '_> {
         }
         Ok(None)
     }
-
-    fn take(&mut self, len: u64, what: &str) -> Result<&'a [u8], Fault> {
-        let available = self.input.len().saturating_sub(self.pos);
-        let slice = usize::try_from(len)
-            .ok()
-            .and_then(|len| self.input.get(self.pos..self.pos.checked_add(len)?));
-        let Some(slice) = slice else {
-            return Err(Fault::Truncated {
-                what: what.to_string(),
-                needed: len,
-                available: available as u64,
-            });
-        };
-        self.pos += slice.len();
-        Ok(slice)
-    }
-
-    fn take_array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], Fault> {
-        let mut array = [0u8; N];
-        array.copy_from_slice(self.take(N as u64, what)?);
-        Ok(array)
-    }
-
-    fn read_u8(&mut self, what: &str) -> Result<u8, Fault> {
-        Ok(self.take_array::<1>(what)?[0])
-    }
-
-    fn read_u32(&mut self, what: &str) -> Result<u32, Fault> {
-        Ok(u32::from_le_bytes(self.take_array(what)?))
-    }
-
-    /// A newline-terminated ASCII line, as GLOBAL writes its names.
-    fn take_line(&mut self, what: &str) -> Result<Rc<str>, Fault> {
-        let rest = self.input.get(self.pos..).unwrap_or_default();
-        let Some(len) = rest.iter().position(|&b| b == b'\n') else {
-            return Err(Fault::Truncated {
-                what: what.to_string(),
-                needed: rest.len() as u64 + 1,
-                available: rest.len() as u64,
-            });
-        };
-        let line = self.take(len as u64 + 1, what)?;
-        match std::str::from_utf8(&line[..len]) {
-            Ok(text) => Ok(text.into()),
-            Err(_) => corrupt(format!("{what} is not UTF-8")),
-        }
-    }
-
-    fn push(&mut self, value: Value) {
-        self.stack.push(value);
-    }
-
-    fn push_object(&mut self, object: Object) {
-        let value = self.heap.alloc(object);
-        self.stack.push(value);
-    }
-
-    fn push_str(&mut self, len: u64) -> Result<(), Fault> {
-        let bytes = self.take(len, "string")?;
-        match std::str::from_utf8(bytes) {
-            Ok(text) => {
-                self.push(Value::Str(text.into()));
-                Ok(())
-            }
-            Err(e) => corrupt(format!("string is not UTF-8: {e}")),
-        }
-    }
-
-    /// Python 2 `str`; torch's docs load these with `encoding='latin1'`.
-    fn push_latin1(&mut self, len: u64) -> Result<(), Fault> {
-        let text: String = self
-            .take(len, "string")?
-            .iter()
-            .map(|&b| char::from(b))
-            .collect();
-        self.push(Value::Str(text.into()));
-        Ok(())
-    }
-
-    fn push_bytes(&mut self, len: u64) -> Result<(), Fault> {
-        let bytes = self.take(len, "bytes")?;
-        self.push(Value::Bytes(bytes.into()));
-        Ok(())
-    }
-
-    fn memoize(&mut self, index: u32) -> Result<(), Fault> {
-        let top = self.top()?.clone();
-        self.memo.insert(index, top);
-        Ok(())
-    }
-
-    fn memo_get(&mut self, index: u32) -> Result<(), Fault> {
-        match self.memo.get(&index) {
-            Some(value) => {
-                self.stack.push(value.clone());
-                Ok(())
-            }
-            None => corrupt(format!("memo entry {index} read before it was written")),
-        }
-    }
-
-    fn top(&self) -> Result<&Value, Fault> {
-        let floor = self.marks.last().copied().unwrap_or(0);
-        match self.stack.last() {
-            Some(value) if self.stack.len() > floor => Ok(value),
-            _ => corrupt("stack underflow"),
-        }
-    }
-
-    fn pop(&mut self) -> Result<Value, Fault> {
-        self.top()?;
-        self.stack
-            .pop()
-            .map_or_else(|| corrupt("stack underflow"), Ok)
-    }
-
-    fn pop_n(&mut self, count: usize) -> Result<Vec<Value>, Fault> {
-        let floor = self.marks.last().copied().unwrap_or(0);
-        match self.stack.len().checked_sub(count) {
-            Some(start) if start >= floor => Ok(self.stack.split_off(start)),
-            _ => corrupt("stack underflow"),
-        }
-    }
-
-    fn pop_mark(&mut self) -> Result<Vec<Value>, Fault> {
-        match self.marks.pop() {
-            Some(mark) if mark <= self.stack.len() => Ok(self.stack.split_off(mark)),
-            Some(_) => corrupt("stack shrank below its MARK"),
-            None => corrupt("no MARK on the stack"),
-        }
-    }
-
-    fn target(&mut self) -> Result<&mut Object, Fault> {
-        let top = self.top()?.clone();
-        match top {
-            Value::Obj(id) => match self.heap.get_mut(id) {
-                Some(object) => Ok(object),
-                None => corrupt("dangling object reference (this is a bug)"),
-            },
-            other => corrupt(format!("cannot add items to {other:?}")),
-        }
-    }
-
-    fn extend_dict(&mut self, entries: Vec<(Value, Value)>) -> Result<(), Fault> {
-        match self.target()? {
-            Object::Dict(existing) => {
-                existing.extend(entries);
-                Ok(())
-            }
-            Object::Opaque { .. } => Ok(()),
-            _ => corrupt("SETITEM(S) on an object that is not a dict"),
-        }
-    }
-
-    fn extend_list(&mut self, items: Vec<Value>) -> Result<(), Fault> {
-        match self.target()? {
-            Object::List(existing) => {
-                existing.extend(items);
-                Ok(())
-            }
-            Object::Opaque { .. } => Ok(()),
-            _ => corrupt("APPEND(S) on an object that is not a list"),
-        }
-    }
-}
-
-fn pairs(items: Vec<Value>) -> Result<Vec<(Value, Value)>, Fault> {
-    if !items.len().is_multiple_of(2) {
-        return corrupt("odd number of items for a dict");
-    }
-    let mut entries = Vec::with_capacity(items.len() / 2);
-    let mut iter = items.into_iter();
-    while let (Some(key), Some(value)) = (iter.next(), iter.next()) {
-        entries.push((key, value));
-    }
-    Ok(entries)
-}
-
-/// LONG1/LONG4 payload: little-endian two's complement of any width.
-fn decode_long(bytes: &[u8]) -> Value {
-    if bytes.len() > 8 {
-        return Value::BigInt(bytes.into());
-    }
-    let negative = bytes.last().is_some_and(|&b| b & 0x80 != 0);
-    let mut wide = [if negative { 0xff } else { 0 }; 8];
-    wide[..bytes.len()].copy_from_slice(bytes);
-    Value::Int(i64::from_le_bytes(wide))
 }
 
 #[cfg(test)]
