@@ -100,7 +100,7 @@ pub fn bench_batch(
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(BenchResult {
         model: classifier.id().name(),
-        device: format!("{:?}", classifier.device()).to_lowercase(),
+        device: crate::model::device_label(classifier.device()),
         batch_size,
         iterations: times.len(),
         images_per_second: (batch_size * times.len()) as f64 / total.as_secs_f64(),

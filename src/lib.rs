@@ -6,13 +6,13 @@
 //! Data flows one way: **HTTP → decode/preprocess → batch queue → model
 //! worker → response**. A module only imports from its own layer or a lower one.
 //!
-//! Leaves (know nothing else of the project):
+//! Leaves (import nothing of the project but `config`):
 //! - [`config`]: settings as plain data (devices, precisions), validated early.
 //! - [`labels`]: the ImageNet-1k class names, shipped in the binary.
 //! - [`metrics`]: the Prometheus registry and every metric family.
 //! - [`telemetry`]: text or JSON logs.
 //!
-//! Engine:
+//! Engine (no HTTP):
 //! - [`preprocess`]: bytes → decoded, EXIF-oriented RGB → timm's eval
 //!   resize and center crop, as an 8-bit crop (no tch).
 //! - [`weights`]: reads safetensors, zip and legacy PyTorch checkpoints into
@@ -21,32 +21,37 @@
 //! - [`hub`]: `hf://` weights and the default published ones, found in the
 //!   standard Hugging Face cache or downloaded into it (hf-hub) at start-up.
 //! - [`batching`]: the generic bounded queue and dynamic batching policy
-//!   (no tch, testable on its own).
-//! - [`model`]: SE-ResNeXt built from a checkpoint by timm's key names;
-//!   [`model::Classifier`] turns crops into probabilities. The only place tch lives.
+//!   (no tch, testable on its own); each item carries its request's span.
+//! - [`model`]: the catalog, SE-ResNeXt built from a checkpoint by timm's key
+//!   names, and [`model::Engine`], the one seam a replica drives
+//!   ([`model::Classifier`] on libtorch). The only module that uses tch.
+//! - [`pool`]: resolves a model's weights to a local file (Hub, existence,
+//!   release hash) and runs replica threads that load an engine each, warm
+//!   every batch shape and serve their model's queue (no tch: it drives
+//!   [`model::Engine`]).
 //!
-//! - [`pool`]: resolves each model's weights to a local file first (Hub,
-//!   existence, release hash), then runs replica threads that own a model
-//!   each, warm every batch shape and serve their model's queue.
-//!
-//! Facade:
+//! Facade (no axum):
 //! - [`infer`]: admission → preprocess on a bounded CPU pool → batch queue →
 //!   labelled top-k with timings (V1), or full probabilities for encoded or
-//!   client-normalized images (KServe V2).
+//!   client-normalized images (KServe V2). It receives built model handles
+//!   and hands out views ([`infer::ModelInfo`], [`infer::Readiness`]), never
+//!   engine state.
 //!
-//! Edge:
-//! - [`http`]: routes (V1, and KServe V2 with binary tensor data), request
-//!   parsing, DTOs and the error → status mapping; the optional API key,
-//!   CORS and the body-read deadline.
+//! Edge (imports only `infer`, `config` and `metrics`):
+//! - [`http`]: the V1 and KServe V2 rooms (handlers, parsing, DTOs), the
+//!   shared extractors and error → status mapping, health and metrics; the
+//!   optional API key, CORS and the body-read deadline.
 //!
 //! Root:
-//! - [`server`]: wiring, listeners and the graceful shutdown sequence.
+//! - [`server`]: wiring (weights, queues, replicas → the facade), listeners
+//!   and the graceful shutdown sequence.
 //! - [`cli`]: the command line, one flags struct per subcommand (defaults,
 //!   environment variables) and the exit codes; `main` parses and dispatches.
 //! - [`classify`]: the `classify` command, local files in, JSON lines out.
 //! - [`bench`]: the `bench` command, in-process forward throughput.
-//! - `fuzzing`: one entry point per parser of untrusted bytes, for the fuzz
-//!   targets in `fuzz/` and the replay of their saved inputs in `make test`.
+//! - `fuzzing` (feature `fuzzing`): one entry point per parser of untrusted
+//!   bytes, for the fuzz targets in `fuzz/` and the replay of their saved
+//!   inputs in `make test`.
 
 pub mod batching;
 pub mod bench;

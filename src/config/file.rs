@@ -17,11 +17,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::error::ConfigError;
 use super::{ApiKey, DeviceSpec, Precision, WeightsSource};
-
-// The errors live in `error.rs`; the rest of `config` finds them here, beside
-// the parser that returns them.
-pub use super::error::{ConfigError, Problem};
 
 /// The whole service configuration: one HTTP server serving one or more models.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -22,9 +22,8 @@ mod weights;
 mod tests;
 
 pub use device::{DeviceSpec, Precision};
-pub use file::{
-    BatchWindow, Config, ConfigError, HubConfig, LogFormat, ModelConfig, Problem, ServerConfig,
-};
+pub use error::{ConfigError, Problem};
+pub use file::{BatchWindow, Config, HubConfig, LogFormat, ModelConfig, ServerConfig};
 pub use overrides::Overrides;
 pub use secret::ApiKey;
 pub use validate::WEIGHTS_EXTENSIONS;

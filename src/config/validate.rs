@@ -7,7 +7,8 @@
 
 use std::collections::HashMap;
 
-use super::file::{Config, ConfigError, ModelConfig, Problem, ServerConfig};
+use super::error::{ConfigError, Problem};
+use super::file::{Config, ModelConfig, ServerConfig};
 use super::WeightsSource;
 
 /// Checkpoint extensions the weights loader understands.

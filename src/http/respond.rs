@@ -39,7 +39,7 @@ impl From<Timing> for TimingMs {
     fn from(timing: Timing) -> Self {
         Self {
             preprocess_ms: millis(timing.preprocess),
-            queue_ms: millis(timing.queue),
+            queue_ms: millis(timing.batch_wait),
             inference_ms: millis(timing.inference),
             total_ms: millis(timing.total),
         }

@@ -111,7 +111,7 @@ pub(crate) fn serve_with(models: &[&str], server: &ServerConfig) -> Served {
         .expect("valid batcher config");
         let state = Arc::new(ModelState::new(1));
         let spec = ReplicaSpec {
-            id,
+            model: id,
             device: crate::config::DeviceSpec::Cpu,
             max_batch_size: config.max_batch_size,
             loader: Arc::new(move || Ok(Box::new(FakeEngine::for_model(id)) as Box<dyn Engine>)),

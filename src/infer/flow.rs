@@ -35,7 +35,7 @@ pub struct Timing {
     /// Decode and transform of all images (they run in parallel).
     pub preprocess: Duration,
     /// Longest wait of any of its images in the batch queue.
-    pub queue: Duration,
+    pub batch_wait: Duration,
     /// Longest forward pass any of its images was part of.
     pub inference: Duration,
     /// Admission to answer.
@@ -203,7 +203,7 @@ impl InferenceService {
                 BatchError::Aborted => InferError::ShuttingDown,
                 other => InferError::Internal(format!("{name}: {other}")),
             })?;
-            timing.queue = timing.queue.max(output.queue_wait);
+            timing.batch_wait = timing.batch_wait.max(output.queue_wait);
             timing.inference = timing.inference.max(output.inference_time);
             batch_sizes.push(output.batch_size);
             probabilities.push(output.value);

@@ -17,4 +17,4 @@ pub use flow::{PredictOutput, PredictRequest, Timing};
 pub use images::{ClassifyOutput, ClassifyRequest, RequestImages};
 pub use service::{InferenceService, ModelHandle};
 pub use topk::{top_k, ClassScore};
-pub use view::{ModelInfo, Readiness};
+pub use view::{BatchingInfo, ModelInfo, Readiness};

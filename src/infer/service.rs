@@ -10,7 +10,7 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 
 use super::error::InferError;
-use super::view::{ModelInfo, Readiness};
+use super::view::{BatchingInfo, ModelInfo, Readiness};
 use crate::config::{ModelConfig, ServerConfig, WeightsSource};
 use crate::metrics::Metrics;
 use crate::model::ModelId;
@@ -103,16 +103,18 @@ impl InferenceService {
     fn info(&self, model: &ModelHandle) -> ModelInfo {
         let config = &model.config;
         ModelInfo {
-            id: model.id,
+            model: model.id,
             readiness: self.readiness_of(model),
             device: model.state.device(),
             requested_device: config.device.to_string(),
             dtype: config.dtype,
             replicas: model.state.replicas(),
             ready_replicas: model.state.ready_replicas(),
-            max_batch_size: config.max_batch_size,
-            max_batch_delay_ms: config.max_batch_delay_ms,
-            queue_capacity: config.queue_capacity,
+            batching: BatchingInfo {
+                max_batch_size: config.max_batch_size,
+                max_batch_delay_ms: config.max_batch_delay_ms,
+                capacity: config.queue_capacity,
+            },
             random_weights: model.random_weights(),
         }
     }

@@ -90,7 +90,7 @@ impl Ord for Readiness {
 #[derive(Debug, Clone)]
 pub struct ModelInfo {
     /// The catalog entry: names, architecture and pretrained config.
-    pub id: ModelId,
+    pub model: ModelId,
     pub readiness: Readiness,
     /// Where the replicas run (`cpu`, `cuda:0`), once the first is ready.
     pub device: Option<String>,
@@ -99,24 +99,31 @@ pub struct ModelInfo {
     pub dtype: Precision,
     pub replicas: usize,
     pub ready_replicas: usize,
-    pub max_batch_size: usize,
-    pub max_batch_delay_ms: u64,
-    pub queue_capacity: usize,
+    pub batching: BatchingInfo,
     /// Served with explicitly requested random weights: predictions mean nothing.
     pub random_weights: bool,
 }
 
+/// How a model batches, as configured.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchingInfo {
+    pub max_batch_size: usize,
+    pub max_batch_delay_ms: u64,
+    /// Images its queue holds before it sheds load.
+    pub capacity: usize,
+}
+
 impl ModelInfo {
     pub fn name(&self) -> &'static str {
-        self.id.name()
+        self.model.name()
     }
 
     pub fn arch(&self) -> ArchSpec {
-        self.id.arch()
+        self.model.arch()
     }
 
     pub fn pretrained_cfg(&self) -> PretrainedCfg {
-        self.id.pretrained_cfg()
+        self.model.pretrained_cfg()
     }
 }
 

@@ -38,7 +38,7 @@ pub type EngineLoader = Arc<dyn Fn() -> Result<Box<dyn Engine>, ModelError> + Se
 /// Everything a replica thread needs to build and run its model.
 #[derive(Clone)]
 pub struct ReplicaSpec {
-    pub id: ModelId,
+    pub model: ModelId,
     /// Where the model runs; decides whether its work goes through the shared
     /// CPU engine thread.
     pub device: DeviceSpec,
@@ -52,7 +52,7 @@ impl std::fmt::Debug for ReplicaSpec {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter
             .debug_struct("ReplicaSpec")
-            .field("id", &self.id)
+            .field("model", &self.model)
             .field("device", &self.device)
             .field("max_batch_size", &self.max_batch_size)
             .finish_non_exhaustive()
@@ -62,7 +62,7 @@ impl std::fmt::Debug for ReplicaSpec {
 /// How a libtorch replica loads its weights.
 #[derive(Debug, Clone)]
 pub struct LibtorchSpec {
-    pub id: ModelId,
+    pub model: ModelId,
     /// Already resolved ([`resolve_weights`]): replicas never search or download.
     pub weights: ResolvedWeights,
     pub device: DeviceSpec,
@@ -82,8 +82,8 @@ pub fn libtorch_loader(spec: LibtorchSpec) -> EngineLoader {
             channels_last: spec.channels_last,
         };
         let classifier = match &spec.weights {
-            ResolvedWeights::File(path) => Classifier::load_file(spec.id, path, options)?,
-            ResolvedWeights::Random => Classifier::random(spec.id, spec.random_seed, options)?,
+            ResolvedWeights::File(path) => Classifier::load_file(spec.model, path, options)?,
+            ResolvedWeights::Random => Classifier::random(spec.model, spec.random_seed, options)?,
         };
         Ok(Box::new(classifier) as Box<dyn Engine>)
     })
@@ -103,7 +103,7 @@ pub fn spawn_replicas(
             let (spec, queue, state, metrics) =
                 (spec.clone(), queue.clone(), state.clone(), metrics.clone());
             std::thread::Builder::new()
-                .name(format!("{}-replica-{index}", spec.id.name()))
+                .name(format!("{}-replica-{index}", spec.model.name()))
                 .spawn(move || replica::run_replica(spec, queue, state, metrics))
         })
         .collect()

@@ -26,7 +26,7 @@ pub(super) fn run_replica(
     state: Arc<ModelState>,
     metrics: Arc<Metrics>,
 ) {
-    let name = spec.id.name();
+    let name = spec.model.name();
     contain_panic(name, &queue, &state, &metrics, || {
         serve(&spec, &queue, &state, &metrics);
     });
@@ -50,7 +50,7 @@ fn contain_panic(
 /// that batch; any other panic ends up in [`replica_lost`].
 fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &Metrics) {
     let _engine_thread = engine_thread_guard();
-    let name = spec.id.name();
+    let name = spec.model.name();
     let started = Instant::now();
     let runner = Runner::for_device(spec.device);
     let loaded = {

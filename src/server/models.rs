@@ -53,7 +53,7 @@ pub fn start_models(config: &Config, metrics: &Arc<Metrics>) -> Result<StartedMo
             ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
         let weights = pool::resolve_weights(id, &model.weights, &hub)?;
         let loader = libtorch_loader(LibtorchSpec {
-            id,
+            model: id,
             weights,
             device: model.device,
             precision: model.dtype,
@@ -62,7 +62,7 @@ pub fn start_models(config: &Config, metrics: &Arc<Metrics>) -> Result<StartedMo
             random_seed: model.random_seed,
         });
         let spec = ReplicaSpec {
-            id,
+            model: id,
             device: model.device,
             max_batch_size: model.max_batch_size,
             loader,

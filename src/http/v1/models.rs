@@ -35,7 +35,7 @@ pub async fn get(model: Result<V1Model, ApiError>) -> Result<Response, ApiError>
 }
 
 fn metadata(model: &ModelInfo) -> ModelMetadata {
-    let id = model.id;
+    let id = model.model;
     let cfg = model.pretrained_cfg();
     let arch = model.arch();
     let timm_name = id.timm_name();
@@ -63,9 +63,9 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
         replicas: model.replicas,
         ready_replicas: model.ready_replicas,
         batching: Batching {
-            max_batch_size: model.max_batch_size,
-            max_batch_delay_ms: model.max_batch_delay_ms,
-            queue_capacity: model.queue_capacity,
+            max_batch_size: model.batching.max_batch_size,
+            max_batch_delay_ms: model.batching.max_batch_delay_ms,
+            queue_capacity: model.batching.capacity,
         },
         random_weights: model.random_weights,
     }
