@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload \
-	deny deny-advisories fuzz bench
+	deny deny-advisories fuzz bench contract-tools
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -43,11 +43,16 @@ $(FIXTURE_STAMP): $(VENV_STAMP) scripts/make_fixtures.py scripts/make_weight_fix
 deploy-tools:
 	scripts/install-deploy-tools.sh
 
+# Schemathesis in .venv-contract, for the HTTP contract test
+# (tests/contract.rs, scripts/contract/). Skipped when already installed.
+contract-tools:
+	scripts/contract/install.sh
+
 lint: $(VENV_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools lint deny
+test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools contract-tools lint deny
 	cargo test --locked
 
 # cargo-deny over the dependency tree (deny.toml): licenses, duplicate and

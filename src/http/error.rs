@@ -140,8 +140,8 @@ impl ApiError {
         )
     }
 
-    /// 405 where axum computes the `Allow` header itself (its
-    /// method-not-allowed fallback adds it to whatever we answer).
+    /// 405 from the router's fallback, which sets `Allow` from the
+    /// documented routes of the path (see `allow`).
     pub fn method_not_allowed_by_router(method: &str) -> Self {
         Self::new(
             StatusCode::METHOD_NOT_ALLOWED,

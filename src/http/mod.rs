@@ -19,12 +19,14 @@
 //! - `error`: [`RequestError`], the one JSON error shape and the one status
 //!   mapping; handlers return `Result<_, ApiError>`;
 //! - `health`: liveness, readiness and `/metrics`; `encoding`: base64 images;
+//! - `allow`: the `Allow` header of a 405, from the documented routes;
 //! - `security`: the optional API key on the guarded routes and CORS;
 //!   `body_deadline`: the whole-body read deadline against slow uploads.
 //!
 //! Every response carries `x-request-id` (the client's, or a fresh UUID v4),
 //! and every request runs in a tracing span that records it.
 
+mod allow;
 mod body_deadline;
 mod encoding;
 mod error;
@@ -45,7 +47,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request};
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -167,9 +169,12 @@ async fn not_found(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     close_if_unread(&headers, response)
 }
 
-/// JSON 405; axum adds the `Allow` header listing the path's methods.
-async fn method_not_allowed(method: Method, headers: HeaderMap) -> Response {
-    let response = ApiError::method_not_allowed_by_router(method.as_str()).into_response();
+/// JSON 405 with `Allow` listing the requested path's methods (axum's
+/// would list those of its merged `{model_action}` path; it keeps ours).
+async fn method_not_allowed(method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let mut response = ApiError::method_not_allowed_by_router(method.as_str()).into_response();
+    let allow = allow::allow_header(uri.path());
+    response.headers_mut().insert(header::ALLOW, allow);
     close_if_unread(&headers, response)
 }
 
