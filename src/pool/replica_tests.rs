@@ -1,0 +1,191 @@
+//! The replica's batch splitting, span links and lost-thread handling.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use super::*;
+use crate::batching::{BatchError, BatcherConfig, NoopObserver};
+use crate::pool::batch_buckets;
+
+const OOM: &str = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)";
+
+/// Every `(images, shape)` a fake forward pass was called with.
+type Calls = Vec<(Range<usize>, usize)>;
+
+/// Runs `count` images through [`run_in_chunks`] with a fake forward pass
+/// that runs out of memory for shapes above `fits` and otherwise returns
+/// each image's index; gives the results and every call made.
+fn run_fake(
+    count: usize,
+    max_batch: usize,
+    pad: bool,
+    fits: usize,
+) -> (Result<Vec<usize>, String>, Calls) {
+    let mut calls = Vec::new();
+    let mut forward = |images: Range<usize>, shape: usize| {
+        calls.push((images.clone(), shape));
+        if shape > fits {
+            Err(OOM.to_owned())
+        } else {
+            Ok(images.collect())
+        }
+    };
+    let result = run_in_chunks(0..count, &batch_buckets(max_batch), pad, &mut forward);
+    (result, calls)
+}
+
+#[test]
+fn an_oom_batch_is_halved_until_it_fits_and_answers_in_order() {
+    let buckets = batch_buckets(8);
+    for pad in [false, true] {
+        for count in 1..=8 {
+            let (result, calls) = run_fake(count, 8, pad, 2);
+            assert_eq!(
+                result,
+                Ok((0..count).collect()),
+                "{count} images, pad {pad}"
+            );
+            for (images, shape) in &calls {
+                if pad {
+                    assert!(buckets.contains(shape), "unwarmed shape {shape}");
+                    assert!(images.len() <= *shape);
+                } else {
+                    assert_eq!(images.len(), *shape, "a CPU chunk is never padded");
+                }
+            }
+        }
+    }
+    let (_, calls) = run_fake(8, 8, false, 2);
+    let shapes: Vec<usize> = calls.iter().map(|(_, shape)| *shape).collect();
+    assert_eq!(shapes, [8, 4, 2, 2, 4, 2, 2]);
+    let (_, calls) = run_fake(7, 8, false, 2);
+    let shapes: Vec<usize> = calls.iter().map(|(_, shape)| *shape).collect();
+    assert_eq!(shapes, [7, 3, 1, 2, 4, 2, 2]);
+}
+
+#[test]
+fn a_batch_that_fits_runs_once() {
+    let (result, calls) = run_fake(8, 8, true, 8);
+    assert_eq!(result, Ok((0..8).collect()));
+    assert_eq!(calls, [(0..8, 8)]);
+}
+
+#[test]
+fn oom_on_a_single_image_fails_the_batch_after_the_splits() {
+    let (result, calls) = run_fake(4, 4, false, 0);
+    assert_eq!(result, Err(OOM.to_owned()));
+    assert_eq!(calls, [(0..4, 4), (0..2, 2), (0..1, 1)]);
+}
+
+#[test]
+fn any_other_error_fails_the_batch_without_a_retry() {
+    let mut calls = 0;
+    let mut forward = |_: Range<usize>, _: usize| -> Result<Vec<usize>, String> {
+        calls += 1;
+        Err("shape mismatch in conv2d".to_owned())
+    };
+    let result = run_in_chunks(0..8, &batch_buckets(8), true, &mut forward);
+    assert_eq!(result, Err("shape mismatch in conv2d".to_owned()));
+    assert_eq!(calls, 1);
+}
+
+#[test]
+fn out_of_memory_is_told_by_libtorch_wording() {
+    assert!(is_out_of_memory(OOM));
+    assert!(is_out_of_memory("torch.OutOfMemoryError: ..."));
+    assert!(is_out_of_memory(
+        "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory"
+    ));
+    assert!(!is_out_of_memory("Expected 4-dimensional input for conv2d"));
+}
+
+/// Records `(span, span it follows from)` by name.
+#[derive(Default, Clone)]
+struct FollowsFrom(Arc<Mutex<Vec<(String, String)>>>);
+
+impl<S> tracing_subscriber::Layer<S> for FollowsFrom
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_follows_from(
+        &self,
+        span: &tracing::span::Id,
+        follows: &tracing::span::Id,
+        ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let name = |id| {
+            ctx.span(id)
+                .map(|s| s.name().to_owned())
+                .unwrap_or_default()
+        };
+        self.0.lock().unwrap().push((name(span), name(follows)));
+    }
+}
+
+#[test]
+fn a_batch_span_follows_from_the_span_of_every_request_it_serves() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let links = FollowsFrom::default();
+    let subscriber = tracing_subscriber::registry().with(links.clone());
+    tracing::subscriber::with_default(subscriber, || {
+        let config = BatcherConfig {
+            max_batch_size: 4,
+            max_batch_delay: Duration::ZERO,
+            queue_capacity: 8,
+            replicas: 1,
+            adaptive_window: false,
+        };
+        let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
+        // Held, so the items stay wanted (a dropped handle cancels them).
+        let mut pending = Vec::new();
+        for request in ["first", "second"] {
+            let span = tracing::info_span!("request", id = request);
+            let _entered = span.enter();
+            pending.push(
+                queue
+                    .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+                    .unwrap(),
+            );
+        }
+        let batch = queue.next_batch().expect("a batch of both items");
+        assert_eq!(batch.len(), 2);
+        let _span = batch_span("m", &batch);
+    });
+    let links = links.0.lock().unwrap().clone();
+    assert_eq!(
+        links,
+        [
+            ("batch".to_owned(), "request".to_owned()),
+            ("batch".to_owned(), "request".to_owned())
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_replica_thread_leaves_its_model_not_ready_and_answers_the_queue() {
+    let config = BatcherConfig {
+        max_batch_size: 4,
+        max_batch_delay: Duration::from_millis(1),
+        queue_capacity: 8,
+        replicas: 1,
+        adaptive_window: false,
+    };
+    let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
+    let state = ModelState::new(1);
+    state.replica_ready("cpu".into());
+    let metrics = Metrics::new().unwrap();
+    let queued = queue
+        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+        .unwrap();
+    let ran = Mutex::new(false);
+    contain_panic("m", &queue, &state, &metrics, || {
+        *ran.lock().unwrap() = true;
+        panic!("injected");
+    });
+    assert!(*ran.lock().unwrap());
+    assert!(!state.is_ready());
+    let failure = state.failure().unwrap();
+    assert!(failure.contains("panicked: injected"), "{failure}");
+    // No replica is left to serve it: answered now, not at its deadline.
+    assert_eq!(queued.wait().await, vec![Err(BatchError::Aborted)]);
+}
