@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::classify::{self, ClassifyArgs};
 use crate::config::{DeviceSpec, Precision};
-use crate::model::{resolve_device, LoadOptions, ModelId};
+use crate::model::{check_device, LoadOptions, ModelId};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,13 +40,21 @@ impl Args {
     /// image failed (its line says why), 2 when the model cannot be loaded.
     pub fn run(self) -> ExitCode {
         super::set_threads(self.threads);
+        // Before the weights are read: a GPU that is not there is a sentence.
+        let device = match check_device(self.device) {
+            Ok(device) => device,
+            Err(error) => {
+                eprintln!("error: {error}");
+                return ExitCode::from(2);
+            }
+        };
         let args = ClassifyArgs {
             model: self.model,
             weights: self.weights,
             top_k: usize::from(self.top_k),
             images: self.images,
             options: LoadOptions {
-                device: resolve_device(self.device),
+                device,
                 precision: self.dtype,
                 fold_bn: !self.no_fold_bn,
                 ..LoadOptions::default()

@@ -70,6 +70,16 @@ pub enum Precision {
     Bf16,
 }
 
+impl fmt::Display for Precision {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter.write_str(match self {
+            Self::Fp32 => "fp32",
+            Self::Fp16 => "fp16",
+            Self::Bf16 => "bf16",
+        })
+    }
+}
+
 impl FromStr for Precision {
     type Err = String;
 

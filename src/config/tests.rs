@@ -384,3 +384,20 @@ fn load_reads_files_and_names_missing_ones() {
     assert!(message.contains("missing.toml"), "{message}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn half_precision_needs_folded_batchnorm() {
+    let mut config = Config::default();
+    config.models[0].dtype = Precision::Fp16;
+    config.models[0].fold_bn = false;
+    let found = problems(&config);
+    assert!(
+        has_problem(&found, "models[0].fold_bn", "fp16"),
+        "{found:?}"
+    );
+    config.models[0].fold_bn = true;
+    assert!(config.validate(known).is_ok());
+    config.models[0].dtype = Precision::Fp32;
+    config.models[0].fold_bn = false;
+    assert!(config.validate(known).is_ok());
+}

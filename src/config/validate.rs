@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::error::{ConfigError, Problem};
 use super::file::{Config, ModelConfig, ServerConfig};
-use super::WeightsSource;
+use super::{Precision, WeightsSource};
 
 /// Checkpoint extensions the weights loader understands.
 pub const WEIGHTS_EXTENSIONS: [&str; 4] = ["pth", "pt", "bin", "safetensors"];
@@ -143,6 +143,15 @@ fn check_model(
     key: &impl Fn(&str) -> String,
     problems: &mut Vec<Problem>,
 ) {
+    if !model.fold_bn && model.dtype != Precision::Fp32 {
+        problems.push(problem(
+            key("fold_bn"),
+            format!(
+                "dtype = \"{}\" needs fold_bn = true: unfolded BatchNorm would keep its running statistics in half precision",
+                model.dtype
+            ),
+        ));
+    }
     if let WeightsSource::File(path) = &model.weights {
         let extension = path.extension().and_then(|ext| ext.to_str()).unwrap_or("");
         if !WEIGHTS_EXTENSIONS.contains(&extension) {

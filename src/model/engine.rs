@@ -4,7 +4,7 @@
 
 use tch::Device;
 
-use super::{resolve_device, Classifier, ImageInput, ModelError};
+use super::{device_label, resolve_device, Classifier, ImageInput, ModelError};
 use crate::config::DeviceSpec;
 
 /// One loaded model on one device, as a replica uses it.
@@ -47,16 +47,6 @@ impl Engine for Classifier {
     }
 }
 
-/// A device as the API writes it: `cpu`, `cuda:0` (libtorch's Debug form,
-/// `Cuda(0)`, is not what a user configures or reads in the docs).
-pub fn device_label(device: Device) -> String {
-    match device {
-        Device::Cpu => "cpu".to_owned(),
-        Device::Cuda(index) => format!("cuda:{index}"),
-        other => format!("{other:?}").to_lowercase(),
-    }
-}
-
 /// Keeps the calling thread out of autograd for as long as it lives. Grad
 /// mode is per thread, and an engine thread never trains, so each takes one
 /// for its whole life.
@@ -77,16 +67,4 @@ pub fn engine_thread_guard() -> EngineThreadGuard {
 /// intra-op thread) do; see `pool::cpu_thread` for why.
 pub fn shares_cpu_engine_thread(device: DeviceSpec) -> bool {
     resolve_device(device) == Device::Cpu && tch::get_num_threads() > 1
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn devices_are_labelled_as_the_api_documents_them() {
-        assert_eq!(device_label(Device::Cpu), "cpu");
-        assert_eq!(device_label(Device::Cuda(0)), "cuda:0");
-        assert_eq!(device_label(Device::Cuda(3)), "cuda:3");
-    }
 }

@@ -6,6 +6,7 @@
 //! `f32` vectors back, and the pool drives models through [`Engine`].
 
 mod catalog;
+mod device;
 mod engine;
 mod layers;
 mod net;
@@ -16,11 +17,10 @@ use std::path::Path;
 use tch::{Device, Kind, TchError, Tensor};
 
 pub use catalog::{ArchSpec, ModelId, PretrainedCfg, ALL_MODELS};
-pub use engine::{
-    device_label, engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard,
-};
+pub use device::{check_device, device_label, resolve_device, DeviceError};
+pub use engine::{engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard};
 
-use crate::config::{DeviceSpec, Precision};
+use crate::config::Precision;
 use crate::weights::{self, Checkpoint, WeightsError};
 
 /// Why a model could not be loaded or run.
@@ -50,6 +50,14 @@ pub enum ModelError {
     },
     #[error("libtorch: {0}")]
     Torch(#[from] TchError),
+    #[error(
+        "{precision} needs BatchNorm folded (fold_bn = true): unfolded, its running statistics \
+         would be cast to half precision with the weights"
+    )]
+    HalfPrecisionWithoutFolding { precision: Precision },
+    /// A failure of an engine other than libtorch, in its own words.
+    #[error("{0}")]
+    Engine(String),
 }
 
 /// One image of a batch, in either form the engine accepts. Borrowed, so a
@@ -69,16 +77,6 @@ fn precision_kind(precision: Precision) -> Kind {
         Precision::Fp32 => Kind::Float,
         Precision::Fp16 => Kind::Half,
         Precision::Bf16 => Kind::BFloat16,
-    }
-}
-
-/// The libtorch device for a configured one: `auto` takes the first GPU when
-/// libtorch sees one.
-pub fn resolve_device(spec: DeviceSpec) -> Device {
-    match spec {
-        DeviceSpec::Auto => Device::cuda_if_available(),
-        DeviceSpec::Cpu => Device::Cpu,
-        DeviceSpec::Cuda(index) => Device::Cuda(index),
     }
 }
 
@@ -158,6 +156,11 @@ impl Classifier {
         options: LoadOptions,
     ) -> Result<Self, ModelError> {
         let cfg = id.pretrained_cfg();
+        if !options.fold_bn && options.precision != Precision::Fp32 {
+            return Err(ModelError::HalfPrecisionWithoutFolding {
+                precision: options.precision,
+            });
+        }
         if options.device.is_cuda() {
             // Autotune conv algorithms per shape; the pool warms every batch shape.
             tch::Cuda::cudnn_set_benchmark(true);
@@ -247,7 +250,9 @@ impl Classifier {
         if !self.device.is_cuda() {
             return Ok(host);
         }
-        host.f_pin_memory(self.device)?
+        // `_pin_memory`: the public `pin_memory(device)` of libtorch 2.11
+        // prints a deprecation warning on every call, i.e. every batch.
+        host.f_internal_pin_memory(self.device)?
             .f_to_device_(self.device, host.kind(), true, false)
     }
 

@@ -41,7 +41,8 @@ fn contain_panic(
     body: impl FnOnce(),
 ) {
     if let Err(panic) = catch_unwind(AssertUnwindSafe(body)) {
-        replica_lost(name, &panic_message(panic.as_ref()), queue, state, metrics);
+        let reason = format!("its thread panicked: {}", panic_message(panic.as_ref()));
+        replica_lost(name, &reason, queue, state, metrics);
     }
 }
 
@@ -101,6 +102,7 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     let mut engine = Some(engine);
     while let Some(batch) = queue.next_batch() {
         let span = batch_span(name, &batch);
+        let mut broken = None;
         batch.process(|images| {
             let model = engine.take().expect("the engine is back after every batch");
             let buckets = buckets.clone();
@@ -115,8 +117,18 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
                 (model, outputs)
             });
             engine = Some(model);
+            if let Err(error) = &outputs {
+                if is_sticky_device_error(error) {
+                    broken = Some(error.clone());
+                }
+            }
             outputs
         });
+        if let Some(error) = broken {
+            // Every later batch on this device would fail the same way.
+            replica_lost(name, &error, queue, state, metrics);
+            return;
+        }
     }
     tracing::debug!(model = name, "replica stopped: queue closed");
 }
@@ -133,7 +145,8 @@ fn batch_span(model: &'static str, batch: &Batch<ModelInput, Vec<f32>>) -> traci
 }
 
 /// A replica thread that panicked outside a batch (the per-batch guard in
-/// [`serve`] catches those) is gone for good. The batch it held, if any, was
+/// [`serve`] catches those), or whose device is broken for good (see
+/// [`is_sticky_device_error`]), is gone for good. The batch it held, if any, was
 /// answered `WorkerLost` when the unwind dropped it. From now on the model
 /// reports not-ready: readiness fails so the load balancer routes elsewhere,
 /// and new requests get 503 `model_not_ready` instead of queueing for a
@@ -147,12 +160,8 @@ fn replica_lost(
     state: &ModelState,
     metrics: &Metrics,
 ) {
-    tracing::error!(
-        model = name,
-        reason,
-        "replica thread panicked; model not ready"
-    );
-    let serving = state.replica_lost(format!("{name}: a replica thread panicked: {reason}"));
+    tracing::error!(model = name, reason, "replica lost; model not ready");
+    let serving = state.replica_lost(format!("{name}: a replica was lost: {reason}"));
     metrics.model_ready.with_label_values(&[name]).set(0);
     if serving == 0 {
         let aborted = queue.abort_queued();
@@ -256,9 +265,37 @@ where
 /// CPU allocator's `DefaultCPUAllocator: can't allocate memory`.
 fn is_out_of_memory(error: &str) -> bool {
     let error = error.to_ascii_lowercase();
-    ["out of memory", "outofmemoryerror", "can't allocate memory"]
-        .iter()
-        .any(|needle| error.contains(needle))
+    [
+        "out of memory",
+        "outofmemoryerror",
+        "can't allocate memory",
+        // cuBLAS and cuDNN workspaces: CUBLAS_STATUS_ALLOC_FAILED,
+        // CUDNN_STATUS_ALLOC_FAILED (a smaller batch needs a smaller one).
+        "status_alloc_failed",
+    ]
+    .iter()
+    .any(|needle| error.contains(needle))
+}
+
+/// Whether a forward-pass error leaves the CUDA context broken: after an
+/// illegal address, a device-side assert or a launch failure, every later
+/// kernel on that context fails too ("sticky" errors), and only a new
+/// process recovers. The replica is then lost, so liveness fails and the
+/// orchestrator restarts the pod instead of it swallowing traffic.
+fn is_sticky_device_error(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    [
+        "illegal memory access",
+        "illegal address",
+        "device-side assert",
+        "unspecified launch failure",
+        "illegal instruction",
+        "misaligned address",
+        "uncorrectable ecc error",
+        "hardware stack error",
+    ]
+    .iter()
+    .any(|needle| error.contains(needle))
 }
 
 #[cfg(test)]

@@ -90,6 +90,89 @@ fn any_other_error_fails_the_batch_without_a_retry() {
 }
 
 #[test]
+fn sticky_cuda_errors_are_told_from_ordinary_failures() {
+    for sticky in [
+        "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be asynchronously reported",
+        "CUDA error: device-side assert triggered",
+        "CUDA error: unspecified launch failure",
+        "CUDA error: misaligned address",
+        "CUDA error: an illegal instruction was encountered",
+    ] {
+        assert!(is_sticky_device_error(sticky), "{sticky}");
+        assert!(!is_out_of_memory(sticky), "{sticky}");
+    }
+    for ordinary in [
+        OOM,
+        "Expected 4-dimensional input for conv2d",
+        "shape mismatch",
+    ] {
+        assert!(!is_sticky_device_error(ordinary), "{ordinary}");
+    }
+}
+
+/// Warms up fine, then fails every batch as a broken CUDA context does.
+struct BrokenDevice;
+
+impl Engine for BrokenDevice {
+    fn device_label(&self) -> String {
+        "cuda:0".to_owned()
+    }
+    fn pads_to_warm_shapes(&self) -> bool {
+        false
+    }
+    fn input_len(&self) -> usize {
+        1
+    }
+    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        match images[0] {
+            ImageInput::Crop(_) => Ok(vec![vec![1.0]; images.len()]),
+            ImageInput::Normalized(_) => Err(ModelError::Engine(
+                "CUDA error: an illegal memory access was encountered".to_owned(),
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
+    let config = BatcherConfig {
+        max_batch_size: 1,
+        max_batch_delay: Duration::ZERO,
+        queue_capacity: 8,
+        replicas: 1,
+        adaptive_window: false,
+    };
+    let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
+    let state = Arc::new(ModelState::new(1));
+    let metrics = Arc::new(Metrics::new().unwrap());
+    let spec = ReplicaSpec {
+        model: crate::model::ModelId::SeResNeXt50_32x4d,
+        device: crate::config::DeviceSpec::Cpu,
+        max_batch_size: 1,
+        loader: Arc::new(|| Ok(Box::new(BrokenDevice) as Box<dyn Engine>)),
+    };
+    let threads = crate::pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).unwrap();
+    let first = queue
+        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+        .unwrap();
+    let second = queue
+        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+        .unwrap();
+    let first = first.wait().await;
+    assert!(
+        matches!(&first[0], Err(BatchError::InferenceFailed(e)) if e.contains("illegal memory access")),
+        "{first:?}"
+    );
+    // The replica is gone: what was queued behind is answered, not left to time out.
+    assert_eq!(second.wait().await, vec![Err(BatchError::Aborted)]);
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    assert_eq!(state.lost_replicas(), 1);
+    assert!(state.failure().unwrap().contains("illegal memory access"));
+}
+
+#[test]
 fn out_of_memory_is_told_by_libtorch_wording() {
     assert!(is_out_of_memory(OOM));
     assert!(is_out_of_memory("torch.OutOfMemoryError: ..."));
@@ -97,6 +180,10 @@ fn out_of_memory_is_told_by_libtorch_wording() {
         "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory"
     ));
     assert!(!is_out_of_memory("Expected 4-dimensional input for conv2d"));
+    assert!(is_out_of_memory("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"));
+    assert!(is_out_of_memory(
+        "CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`"
+    ));
 }
 
 /// Records `(span, span it follows from)` by name.

@@ -12,7 +12,7 @@ use crate::config::{BatchWindow, Config, ModelConfig};
 use crate::hub::HubSettings;
 use crate::infer::ModelHandle;
 use crate::metrics::Metrics;
-use crate::model::ModelId;
+use crate::model::{check_device, device_label, DeviceError, ModelId};
 use crate::pool::{
     self, libtorch_loader, LibtorchSpec, MetricsObserver, ModelState, ReplicaSpec, ResolveError,
 };
@@ -22,6 +22,12 @@ use crate::pool::{
 pub enum StartError {
     #[error("unknown model id {0:?}")]
     UnknownModel(String),
+    #[error("models[{model}]: {source}")]
+    Device {
+        model: String,
+        #[source]
+        source: DeviceError,
+    },
     #[error(transparent)]
     Weights(#[from] ResolveError),
     #[error("models[{model}]: {source}")]
@@ -51,6 +57,18 @@ pub fn start_models(config: &Config, metrics: &Arc<Metrics>) -> Result<StartedMo
     for model in &config.models {
         let id =
             ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
+        // Before the weights are read (or downloaded): a GPU that is not
+        // there fails at once, with a sentence.
+        let device = check_device(model.device).map_err(|source| StartError::Device {
+            model: model.id.clone(),
+            source,
+        })?;
+        tracing::info!(
+            model = id.name(),
+            requested = %model.device,
+            device = device_label(device),
+            "device chosen"
+        );
         let weights = pool::resolve_weights(id, &model.weights, &hub)?;
         let loader = libtorch_loader(LibtorchSpec {
             model: id,
