@@ -10,10 +10,14 @@ use serde::{Deserialize, Serialize};
 /// `auto | cpu | cuda | cuda:N`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DeviceSpec {
-    /// The first GPU when libtorch sees one, else the CPU.
+    /// The GPUs when libtorch sees any (replicas spread over them, as for
+    /// `cuda`), else the CPU.
     #[default]
     Auto,
     Cpu,
+    /// Every visible GPU: a model's replicas are spread over them in turn.
+    AnyCuda,
+    /// This one GPU, for every replica.
     Cuda(usize),
 }
 
@@ -24,7 +28,7 @@ impl FromStr for DeviceSpec {
         match text {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
-            "cuda" => Ok(Self::Cuda(0)),
+            "cuda" => Ok(Self::AnyCuda),
             other => other
                 .strip_prefix("cuda:")
                 .and_then(|index| index.parse().ok())
@@ -41,6 +45,7 @@ impl fmt::Display for DeviceSpec {
         match self {
             Self::Auto => f.write_str("auto"),
             Self::Cpu => f.write_str("cpu"),
+            Self::AnyCuda => f.write_str("cuda"),
             Self::Cuda(index) => write!(f, "cuda:{index}"),
         }
     }
@@ -103,7 +108,8 @@ mod tests {
     fn parses_every_device_form_and_rejects_others() {
         assert_eq!("auto".parse(), Ok(DeviceSpec::Auto));
         assert_eq!("cpu".parse(), Ok(DeviceSpec::Cpu));
-        assert_eq!("cuda".parse(), Ok(DeviceSpec::Cuda(0)));
+        assert_eq!("cuda".parse(), Ok(DeviceSpec::AnyCuda));
+        assert_eq!(DeviceSpec::AnyCuda.to_string(), "cuda");
         assert_eq!("cuda:3".parse(), Ok(DeviceSpec::Cuda(3)));
         for bad in ["gpu", "cuda:", "cuda:x", "CPU", ""] {
             assert!(bad.parse::<DeviceSpec>().is_err(), "{bad}");

@@ -114,7 +114,7 @@ pub(crate) fn serve_with(models: &[&str], server: &ServerConfig) -> Served {
             model: id,
             device: crate::config::DeviceSpec::Cpu,
             max_batch_size: config.max_batch_size,
-            loader: Arc::new(move || Ok(Box::new(FakeEngine::for_model(id)) as Box<dyn Engine>)),
+            loader: Arc::new(move |_| Ok(Box::new(FakeEngine::for_model(id)) as Box<dyn Engine>)),
         };
         threads.extend(
             pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).expect("spawn a replica"),

@@ -106,6 +106,7 @@ impl InferenceService {
             model: model.id,
             readiness: self.readiness_of(model),
             device: model.state.device(),
+            replica_devices: model.state.replica_devices(),
             requested_device: config.device.to_string(),
             dtype: config.dtype,
             replicas: model.state.replicas(),

@@ -94,6 +94,8 @@ pub struct ModelInfo {
     pub readiness: Readiness,
     /// Where the replicas run (`cpu`, `cuda:0`), once the first is ready.
     pub device: Option<String>,
+    /// Where each ready replica runs: replicas of `cuda` spread over the GPUs.
+    pub replica_devices: Vec<String>,
     /// The configured device, as written (`auto`, `cuda:1`).
     pub requested_device: String,
     pub dtype: Precision,

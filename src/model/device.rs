@@ -28,14 +28,38 @@ pub fn resolve_device(spec: DeviceSpec) -> Device {
     match spec {
         DeviceSpec::Auto => Device::cuda_if_available(),
         DeviceSpec::Cpu => Device::Cpu,
+        DeviceSpec::AnyCuda => Device::Cuda(0),
         DeviceSpec::Cuda(index) => Device::Cuda(index),
     }
 }
 
+/// The device of each of a model's `replicas`, for a machine with `gpus`
+/// GPUs: `cuda` (and `auto` when there is a GPU) spreads them over every
+/// GPU in turn, `cuda:N` puts all on GPU N, `cpu` on the CPU. Plain data, so
+/// the placement is tested for any machine on this one; [`check_device`]
+/// has already refused what this machine cannot do.
+pub fn place_replicas(spec: DeviceSpec, replicas: usize, gpus: usize) -> Vec<DeviceSpec> {
+    (0..replicas)
+        .map(|replica| match spec {
+            DeviceSpec::Auto | DeviceSpec::AnyCuda if gpus > 0 => DeviceSpec::Cuda(replica % gpus),
+            DeviceSpec::Auto | DeviceSpec::AnyCuda | DeviceSpec::Cpu => DeviceSpec::Cpu,
+            DeviceSpec::Cuda(index) => DeviceSpec::Cuda(index),
+        })
+        .collect()
+}
+
+/// [`place_replicas`] on this machine.
+pub fn place_replicas_here(spec: DeviceSpec, replicas: usize) -> Vec<DeviceSpec> {
+    place_replicas(spec, replicas, visible_gpus())
+}
+
+fn visible_gpus() -> usize {
+    usize::try_from(Cuda::device_count()).unwrap_or(0)
+}
+
 /// [`resolve_device`], refusing a GPU this machine does not have.
 pub fn check_device(spec: DeviceSpec) -> Result<Device, DeviceError> {
-    let gpus = usize::try_from(Cuda::device_count()).unwrap_or(0);
-    check_against(spec, gpus)
+    check_against(spec, visible_gpus())
 }
 
 /// The rule of [`check_device`] with the GPU count as data, so it is tested
@@ -44,9 +68,12 @@ fn check_against(spec: DeviceSpec, gpus: usize) -> Result<Device, DeviceError> {
     match spec {
         DeviceSpec::Auto if gpus > 0 => Ok(Device::Cuda(0)),
         DeviceSpec::Auto | DeviceSpec::Cpu => Ok(Device::Cpu),
-        DeviceSpec::Cuda(_) if gpus == 0 => Err(DeviceError::CudaUnavailable {
-            requested: spec.to_string(),
-        }),
+        DeviceSpec::AnyCuda | DeviceSpec::Cuda(_) if gpus == 0 => {
+            Err(DeviceError::CudaUnavailable {
+                requested: spec.to_string(),
+            })
+        }
+        DeviceSpec::AnyCuda => Ok(Device::Cuda(0)),
         DeviceSpec::Cuda(index) if index >= gpus => {
             Err(DeviceError::NoSuchGpu { index, count: gpus })
         }
@@ -91,6 +118,21 @@ mod tests {
             .to_string()
             .contains("cuda:0 to cuda:1"));
         assert_eq!(check_against(DeviceSpec::Cuda(1), 2), Ok(Device::Cuda(1)));
+    }
+
+    #[test]
+    fn replicas_spread_over_the_visible_gpus_unless_one_is_named() {
+        use DeviceSpec::{AnyCuda, Auto, Cpu, Cuda};
+        assert_eq!(
+            place_replicas(AnyCuda, 5, 2),
+            [Cuda(0), Cuda(1), Cuda(0), Cuda(1), Cuda(0)]
+        );
+        assert_eq!(place_replicas(Auto, 3, 4), [Cuda(0), Cuda(1), Cuda(2)]);
+        assert_eq!(place_replicas(Auto, 2, 0), [Cpu, Cpu]);
+        assert_eq!(place_replicas(Cuda(3), 2, 4), [Cuda(3), Cuda(3)]);
+        assert_eq!(place_replicas(Cpu, 2, 8), [Cpu, Cpu]);
+        assert!(check_against(AnyCuda, 0).is_err());
+        assert_eq!(check_against(AnyCuda, 2), Ok(Device::Cuda(0)));
     }
 
     #[test]

@@ -17,7 +17,9 @@ use std::path::Path;
 use tch::{Device, Kind, TchError, Tensor};
 
 pub use catalog::{ArchSpec, ModelId, PretrainedCfg, ALL_MODELS};
-pub use device::{check_device, device_label, resolve_device, DeviceError};
+pub use device::{
+    check_device, device_label, place_replicas, place_replicas_here, resolve_device, DeviceError,
+};
 pub use engine::{engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard};
 
 use crate::config::Precision;

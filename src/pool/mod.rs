@@ -25,22 +25,26 @@ pub use state::ModelState;
 use crate::batching::BatchQueue;
 use crate::config::{DeviceSpec, Precision};
 use crate::metrics::Metrics;
-use crate::model::{resolve_device, Classifier, Engine, LoadOptions, ModelError, ModelId};
+use crate::model::{
+    place_replicas_here, resolve_device, Classifier, Engine, LoadOptions, ModelError, ModelId,
+};
 
 /// The queue between the request side and a model's replicas: preprocessed
 /// crops or client-normalized images in, probability vectors out.
 pub type ImageQueue = BatchQueue<ModelInput, Vec<f32>>;
 
-/// Builds a replica's engine. Called on the thread that will run it, since
-/// an engine belongs to one thread.
-pub type EngineLoader = Arc<dyn Fn() -> Result<Box<dyn Engine>, ModelError> + Send + Sync>;
+/// Builds a replica's engine on the device it was placed on. Called on the
+/// thread that will run it, since an engine belongs to one thread.
+pub type EngineLoader =
+    Arc<dyn Fn(DeviceSpec) -> Result<Box<dyn Engine>, ModelError> + Send + Sync>;
 
 /// Everything a replica thread needs to build and run its model.
 #[derive(Clone)]
 pub struct ReplicaSpec {
     pub model: ModelId,
-    /// Where the model runs; decides whether its work goes through the shared
-    /// CPU engine thread.
+    /// Where the model runs, as configured; [`spawn_replicas`] places each
+    /// replica (see [`place_replicas`](crate::model::place_replicas)), which
+    /// also decides whether its work goes through the shared CPU engine thread.
     pub device: DeviceSpec,
     /// Largest batch the replica will run; its warmup covers every bucket up to it.
     pub max_batch_size: usize,
@@ -65,7 +69,6 @@ pub struct LibtorchSpec {
     pub model: ModelId,
     /// Already resolved ([`resolve_weights`]): replicas never search or download.
     pub weights: ResolvedWeights,
-    pub device: DeviceSpec,
     pub precision: Precision,
     pub fold_bn: bool,
     pub channels_last: bool,
@@ -74,9 +77,9 @@ pub struct LibtorchSpec {
 
 /// The loader of a libtorch [`Classifier`] with these settings.
 pub fn libtorch_loader(spec: LibtorchSpec) -> EngineLoader {
-    Arc::new(move || {
+    Arc::new(move |device| {
         let options = LoadOptions {
-            device: resolve_device(spec.device),
+            device: resolve_device(device),
             precision: spec.precision,
             fold_bn: spec.fold_bn,
             channels_last: spec.channels_last,
@@ -89,8 +92,8 @@ pub fn libtorch_loader(spec: LibtorchSpec) -> EngineLoader {
     })
 }
 
-/// Starts `replicas` threads serving `queue`. They stop when the queue is
-/// closed and drained.
+/// Starts `replicas` threads serving `queue`, placed over this machine's
+/// devices. They stop when the queue is closed and drained.
 pub fn spawn_replicas(
     spec: &ReplicaSpec,
     replicas: usize,
@@ -98,10 +101,15 @@ pub fn spawn_replicas(
     state: &Arc<ModelState>,
     metrics: &Arc<Metrics>,
 ) -> std::io::Result<Vec<JoinHandle<()>>> {
-    (0..replicas)
-        .map(|index| {
-            let (spec, queue, state, metrics) =
-                (spec.clone(), queue.clone(), state.clone(), metrics.clone());
+    place_replicas_here(spec.device, replicas)
+        .into_iter()
+        .enumerate()
+        .map(|(index, device)| {
+            let spec = ReplicaSpec {
+                device,
+                ..spec.clone()
+            };
+            let (queue, state, metrics) = (queue.clone(), state.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(format!("{}-replica-{index}", spec.model.name()))
                 .spawn(move || replica::run_replica(spec, queue, state, metrics))

@@ -55,8 +55,8 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     let started = Instant::now();
     let runner = Runner::for_device(spec.device);
     let loaded = {
-        let load = spec.loader.clone();
-        runner.run(move || load())
+        let (load, device) = (spec.loader.clone(), spec.device);
+        runner.run(move || load(device))
     };
     let engine = match loaded {
         Ok(engine) => engine,

@@ -15,8 +15,9 @@ pub struct ModelState {
     lost: AtomicUsize,
     /// The first load error, if any: startup failed for this model.
     failure: Mutex<Option<String>>,
-    /// The device the replicas resolved to (`cpu`, `cuda:0`), once known.
-    device: Mutex<Option<String>>,
+    /// Where each ready replica runs (`cpu`, `cuda:0`), in the order they
+    /// became ready.
+    devices: Mutex<Vec<String>>,
 }
 
 impl ModelState {
@@ -26,7 +27,7 @@ impl ModelState {
             ready: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
             failure: Mutex::new(None),
-            device: Mutex::new(None),
+            devices: Mutex::new(Vec::new()),
         }
     }
 
@@ -44,7 +45,7 @@ impl ModelState {
     }
 
     pub(crate) fn replica_ready(&self, device: String) {
-        *lock(&self.device) = Some(device);
+        lock(&self.devices).push(device);
         self.ready.fetch_add(1, Ordering::AcqRel);
     }
 
@@ -70,9 +71,15 @@ impl ModelState {
         lock(&self.failure).clone()
     }
 
-    /// Where the replicas run, once the first is ready.
+    /// Where the replicas run, once the first is ready: the first ready
+    /// replica's device.
     pub fn device(&self) -> Option<String> {
-        lock(&self.device).clone()
+        lock(&self.devices).first().cloned()
+    }
+
+    /// Where each ready replica runs.
+    pub fn replica_devices(&self) -> Vec<String> {
+        lock(&self.devices).clone()
     }
 }
 

@@ -73,7 +73,6 @@ pub fn start_models(config: &Config, metrics: &Arc<Metrics>) -> Result<StartedMo
         let loader = libtorch_loader(LibtorchSpec {
             model: id,
             weights,
-            device: model.device,
             precision: model.dtype,
             fold_bn: model.fold_bn,
             channels_last: model.channels_last,

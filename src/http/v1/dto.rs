@@ -68,6 +68,8 @@ pub struct ModelMetadata {
     pub num_classes: usize,
     /// Where the replicas run (`cpu`, `cuda:0`); null until the first is ready.
     pub device: Option<String>,
+    /// Where each ready replica runs, in the order they became ready.
+    pub replica_devices: Vec<String>,
     /// The device as configured (`auto`, `cpu`, `cuda:N`).
     pub requested_device: String,
     pub dtype: Precision,

@@ -58,6 +58,7 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
         },
         num_classes: cfg.num_classes,
         device: model.device.clone(),
+        replica_devices: model.replica_devices.clone(),
         requested_device: model.requested_device.clone(),
         dtype: model.dtype,
         replicas: model.replicas,
