@@ -24,16 +24,16 @@
 //! instead of hanging. nginx comes from `make deploy-tools` (run by `make
 //! test`).
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::server::MODEL;
+use support::process::{config_toml, ServerProcess};
+use support::server::MODEL;
 
 /// Concurrent clients sending through nginx.
 const CLIENTS: usize = 6;
@@ -47,139 +47,19 @@ const PATIENCE: Duration = Duration::from_secs(180);
 /// Keep-serving period after SIGTERM (readiness already 503).
 const SHUTDOWN_GRACE_MS: u64 = 1500;
 
-/// One real `seresnext-serve serve` process.
-struct Instance {
-    child: Child,
-    /// `127.0.0.1:<port>` from its `listening addr=...` log line.
-    addr: String,
-    /// Its log, for the assertion messages.
-    log: Arc<Mutex<Vec<String>>>,
-    _dir: tempfile::TempDir,
-}
-
-impl Instance {
-    fn spawn() -> Instance {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let weights = common::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
-        let config = dir.path().join("config.toml");
-        // One libtorch thread and small batches: three instances and nginx
-        // share the machine's cores with the clients.
-        std::fs::write(
-            &config,
-            format!(
-                "[server]\nhost = \"127.0.0.1\"\nport = 0\nintra_op_threads = 1\n\
-                 preprocess_threads = 1\nshutdown_grace_ms = {SHUTDOWN_GRACE_MS}\n\
-                 drain_timeout_ms = 30000\n\n\
-                 [[models]]\nid = \"{MODEL}\"\nweights = \"{}\"\ndevice = \"cpu\"\n\
-                 max_batch_size = 4\nmax_batch_delay_ms = 5\nqueue_capacity = 64\n",
-                weights.display()
-            ),
-        )
-        .expect("write config");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
-            .args(["serve", "--config"])
-            .arg(&config)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn the server binary");
-        let log = Arc::new(Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
-        for line in lines.by_ref() {
-            let line = line.unwrap_or_default();
-            let addr = line
-                .split_whitespace()
-                .find_map(|word| word.strip_prefix("addr="))
-                .map(str::to_owned);
-            log.lock().unwrap().push(line);
-            if let Some(addr) = addr {
-                // Keep draining stderr so the child never blocks on a full pipe.
-                let sink = log.clone();
-                std::thread::spawn(move || {
-                    for line in lines.map_while(Result::ok) {
-                        sink.lock().unwrap().push(line);
-                    }
-                });
-                return Instance {
-                    child,
-                    addr,
-                    log,
-                    _dir: dir,
-                };
-            }
-        }
-        let status = child.wait();
-        panic!(
-            "server exited ({status:?}) before listening:\n{}",
-            log.lock().unwrap().join("\n")
-        );
-    }
-
-    /// Waits until its `/readyz` answers 200: the model is loaded and warm.
-    async fn wait_ready(&mut self) {
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        loop {
-            let response = client
-                .get(format!("http://{}/readyz", self.addr))
-                .send()
-                .await;
-            if response.is_ok_and(|r| r.status() == 200) {
-                return;
-            }
-            let exited = self.child.try_wait().expect("wait for the server");
-            assert!(
-                exited.is_none() && started.elapsed() < PATIENCE,
-                "{} not ready ({exited:?}):\n{}",
-                self.addr,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    fn signal(&self, signal: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{signal}"), self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -{signal} failed");
-    }
-
-    /// Waits for the process to exit (bounded by [`PATIENCE`]).
-    async fn exit_status(&mut self) -> ExitStatus {
-        let started = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("wait for the server") {
-                return status;
-            }
-            assert!(
-                started.elapsed() < PATIENCE,
-                "{} did not exit:\n{}",
-                self.addr,
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
-
-    fn log_text(&self) -> String {
-        self.log.lock().unwrap().join("\n")
-    }
-}
-
-impl Drop for Instance {
-    /// A failed assertion must not leave servers running.
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// One real `seresnext-serve serve` process. One libtorch thread and small
+/// batches: three instances and nginx share the machine's cores with the
+/// clients.
+fn spawn_instance() -> ServerProcess {
+    ServerProcess::spawn(&config_toml(&format!(
+        "intra_op_threads = 1\npreprocess_threads = 1\n\
+         shutdown_grace_ms = {SHUTDOWN_GRACE_MS}\ndrain_timeout_ms = 30000"
+    )))
 }
 
 /// nginx running docker/nginx/nginx.conf, the compose deployment's own
 /// file, with only its two upstream addresses and its listen port changed
-/// (as tests/nginx_proxy.rs runs it), so what the clients see here is what
+/// (as tests/it/nginx_proxy.rs runs it), so what the clients see here is what
 /// they would see in front of the compose replicas.
 struct Nginx {
     child: Child,
@@ -191,7 +71,7 @@ impl Nginx {
     /// Starts nginx on a free loopback port in front of `upstreams` and
     /// waits until it forwards to them.
     async fn start(upstreams: [&str; 2]) -> Nginx {
-        let original = common::nginx::committed_config();
+        let original = support::nginx::committed_config();
         // A port picked by binding port 0 may be taken by someone else
         // before nginx binds it; then nginx exits and we pick another.
         for _ in 0..5 {
@@ -200,13 +80,13 @@ impl Nginx {
             let conf = dir.path().join("nginx.conf");
             std::fs::write(
                 &conf,
-                common::nginx::loopback_config(&original, upstreams, port),
+                support::nginx::loopback_config(&original, upstreams, port),
             )
             .expect("write nginx.conf");
             // The config logs errors to stderr: kept, to count nginx's
             // failed tries at an upstream.
             let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
-            let child = common::nginx::command(dir.path(), &conf)
+            let child = support::nginx::command(dir.path(), &conf)
                 .stdout(Stdio::null())
                 .stderr(stderr)
                 .spawn()
@@ -277,7 +157,7 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        common::nginx::stop(&mut self.child);
+        support::nginx::stop(&mut self.child);
     }
 }
 
@@ -341,7 +221,7 @@ impl Load {
     fn start(url: &str) -> Load {
         let tally = Arc::new(Tally::default());
         let stop = Arc::new(AtomicBool::new(false));
-        let photo = Arc::new(common::server::photo("chelsea.jpg"));
+        let photo = Arc::new(support::server::photo("chelsea.jpg"));
         let url = format!("{url}/v1/models/{MODEL}:predict");
         // A per-request timeout turns a hung request into a counted failure.
         let client = reqwest::Client::builder()
@@ -446,7 +326,7 @@ fn report(case: &str, tally: &Tally, nginx: &Nginx) {
 
 /// Waits until `instance` has answered predictions itself, so that taking
 /// it down happens while it carries load (bounded).
-async fn until_serving(instance: &Instance) {
+async fn until_serving(instance: &ServerProcess) {
     let started = Instant::now();
     while served(&instance.addr).await < 1.0 {
         assert!(
@@ -461,8 +341,8 @@ async fn until_serving(instance: &Instance) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nginx_hides_a_sigterm_and_recovers_from_a_sigkill() {
     // Both load their model at once; each takes a core.
-    let mut first = Instance::spawn();
-    let mut second = Instance::spawn();
+    let mut first = spawn_instance();
+    let mut second = spawn_instance();
     first.wait_ready().await;
     second.wait_ready().await;
     let nginx = Nginx::start([&first.addr, &second.addr]).await;
@@ -495,7 +375,7 @@ async fn nginx_hides_a_sigterm_and_recovers_from_a_sigkill() {
     drop(first);
 
     // 2. SIGKILL under load: report what clients saw, then require recovery.
-    let mut third = Instance::spawn();
+    let mut third = spawn_instance();
     third.wait_ready().await;
     let nginx = Nginx::start([&second.addr, &third.addr]).await;
     let load = Load::start(&nginx.url);

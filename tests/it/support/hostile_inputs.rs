@@ -4,7 +4,6 @@
 
 use std::io::Cursor;
 
-use base64::Engine;
 use serde_json::Value;
 
 /// CRC-32 as PNG chunks carry it: a chunk with a wrong CRC would be refused
@@ -90,11 +89,6 @@ pub fn encode(image: image::DynamicImage, format: image::ImageFormat) -> Vec<u8>
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, format).expect("encode");
     out.into_inner()
-}
-
-/// Standard padded base64.
-pub fn b64(bytes: &[u8]) -> String {
-    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 /// A JSON value as a request body.

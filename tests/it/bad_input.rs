@@ -4,11 +4,11 @@
 //!
 //! Every case must get its 4xx JSON error with its stable `error_type` (or,
 //! where the bytes are a fine image, 200), every good request sent meanwhile
-//! must get 200, and the process's resident memory must stay within a
-//! generous bound. The table of cases is printed (`--nocapture`) for the
+//! must get 200, and the server process's resident memory must stay within
+//! a generous bound. The table of cases is printed (`--nocapture`) for the
 //! issue notes.
 //!
-//! Cases already pinned by `tests/api.rs` are not repeated: empty raw body,
+//! Cases already pinned by the `api` topic are not repeated: empty raw body,
 //! invalid base64 and wrong JSON instance shapes
 //! (`malformed_requests_are_400`), `top_k` of 0, -1, 1001, `abc`, `1.5` in
 //! the query (same test), unknown models and `..%2F..`/`%00` ids
@@ -17,10 +17,6 @@
 //! and a truncated JPEG (`unsupported_media_is_415_and_corrupt_images_422`),
 //! a PNG labelled `image/jpeg` (`every_raw_format_classifies_like_the_jpeg`).
 //! This corpus adds their siblings.
-
-mod common;
-#[path = "bad_input/generate.rs"]
-mod generate;
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,13 +28,14 @@ use reqwest::{Client, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::task::JoinSet;
 
-use common::server::{photo, start_server, MODEL};
-use generate::{
-    b64, encode, gif, json_body, multipart, noise, png_bomb, png_signature_and_ihdr, JSON,
-    MULTIPART, OCTETS,
+use crate::support::b64;
+use crate::support::hostile_inputs::{
+    encode, gif, json_body, multipart, noise, png_bomb, png_signature_and_ihdr, JSON, MULTIPART,
+    OCTETS,
 };
+use crate::support::process::{config_toml, ServerProcess};
+use crate::support::server::{photo, MODEL, PREDICT};
 
-const PREDICT: &str = "/v1/models/gluon_seresnext50_32x4d:predict";
 /// Decode limits of the test server, small enough that bombs within them
 /// decode quickly, and set through the config keys they test.
 const MAX_IMAGE_PIXELS: u64 = 4_000_000;
@@ -241,7 +238,7 @@ fn corpus(fifo: &str) -> Vec<Case> {
             json_body(json!({"instances": [{"b64": "aGVsbG8gd29ybGQ=x"}]})),
         )
         .expect(400, "invalid_base64"),
-        // top_k in the JSON parameters (the query form is in tests/api.rs).
+        // top_k in the JSON parameters (the query form is in api::client_errors).
         case("parameters.top_k = 0", JSON, top_k(json!(0))).expect(400, "invalid_top_k"),
         case("parameters.top_k = -3", JSON, top_k(json!(-3))).expect(400, "invalid_top_k"),
         case("parameters.top_k = 5000", JSON, top_k(json!(5000))).expect(400, "invalid_top_k"),
@@ -309,19 +306,6 @@ fn encode_path(path: &str) -> String {
 
 // ------------------------------------------------------------------- the test
 
-/// `VmRSS` and `VmHWM` of this process (the server runs in it), in KiB.
-fn memory_kib() -> (u64, u64) {
-    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 /// What one case got: status, `error_type` (or `-`), whether the body was
 /// JSON, and how long the answer took in ms.
 async fn send(client: &Client, base_url: &str, case: &Case) -> (u16, String, bool, u128) {
@@ -348,11 +332,14 @@ async fn send(client: &Client, base_url: &str, case: &Case) -> (u16, String, boo
 
 #[tokio::test]
 async fn the_bad_input_corpus_gets_clear_errors_while_good_requests_keep_succeeding() {
-    let server = start_server(|config| {
-        config.server.max_image_pixels = MAX_IMAGE_PIXELS;
-        config.server.max_image_side = MAX_IMAGE_SIDE;
-    })
-    .await;
+    // The server runs in a process of its own, so the memory measured is
+    // its own: this test process holds other tests' servers, whose memory
+    // comes and goes as they run in parallel.
+    let mut server = ServerProcess::spawn(&config_toml(&format!(
+        "intra_op_threads = 1\npreprocess_threads = 2\n\
+         max_image_pixels = {MAX_IMAGE_PIXELS}\nmax_image_side = {MAX_IMAGE_SIDE}"
+    )));
+    server.wait_ready().await;
     // A FIFO blocks whoever opens it for reading until a writer comes: had
     // the server turned a model id into a path and opened it, that request
     // would hang and the client's timeout would fail this test.
@@ -369,7 +356,7 @@ async fn the_bad_input_corpus_gets_clear_errors_while_good_requests_keep_succeed
         .timeout(Duration::from_secs(120))
         .build()
         .expect("client");
-    let base_url = server.base_url.clone();
+    let base_url = server.base_url();
     // Warm up, then take the memory baseline.
     let (status, ..) = send(
         &client,
@@ -378,7 +365,7 @@ async fn the_bad_input_corpus_gets_clear_errors_while_good_requests_keep_succeed
     )
     .await;
     assert_eq!(status, 200);
-    let (rss_before, _) = memory_kib();
+    let (rss_before, _) = server.memory_kib();
 
     let corpus_done = Arc::new(AtomicBool::new(false));
     let good_loop = {
@@ -409,7 +396,7 @@ async fn the_bad_input_corpus_gets_clear_errors_while_good_requests_keep_succeed
     answers.sort_by_key(|(index, _, _)| *index);
     corpus_done.store(true, Ordering::Release);
     let good_statuses = good_loop.await.expect("good loop");
-    let (rss_after, rss_peak) = memory_kib();
+    let (rss_after, rss_peak) = server.memory_kib();
 
     // Times are with every case in flight at once on a loaded machine: an
     // illustration that bombs are refused from the header, not a bound.
@@ -456,5 +443,9 @@ async fn the_bad_input_corpus_gets_clear_errors_while_good_requests_keep_succeed
     )
     .await;
     assert_eq!(status, 200, "{MODEL} no longer serves");
-    server.stop().await;
+    assert_eq!(
+        server.child.try_wait().expect("poll the server"),
+        None,
+        "the server exited"
+    );
 }

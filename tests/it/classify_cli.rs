@@ -1,10 +1,11 @@
 //! `seresnext-serve classify`: the real binary on fixture photos.
 
-mod common;
+use crate::support;
 
+use std::path::Path;
 use std::process::Command;
 
-use common::{fixture_path, manifest};
+use support::{fixture_path, manifest};
 
 fn classify(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
@@ -12,6 +13,20 @@ fn classify(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run seresnext-serve classify")
+}
+
+/// `classify` of `gluon_seresnext50_32x4d` on the CPU with `weights`.
+fn classify_50_on_cpu(weights: &Path, files: &[&Path]) -> std::process::Output {
+    let mut args = vec![
+        "--model",
+        "gluon_seresnext50_32x4d",
+        "--weights",
+        weights.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ];
+    args.extend(files.iter().map(|file| file.to_str().unwrap()));
+    classify(&args)
 }
 
 #[test]
@@ -70,17 +85,7 @@ fn a_bad_file_gets_an_error_line_and_the_rest_still_run() {
     std::fs::write(&not_an_image, "just text").unwrap();
     let good = fixture_path(&manifest.photos[0].file);
     let missing = dir.join("missing.jpg");
-    let output = classify(&[
-        "--model",
-        "gluon_seresnext50_32x4d",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--device",
-        "cpu",
-        not_an_image.to_str().unwrap(),
-        good.to_str().unwrap(),
-        missing.to_str().unwrap(),
-    ]);
+    let output = classify_50_on_cpu(&weights, &[&not_an_image, &good, &missing]);
     assert_eq!(output.status.code(), Some(1));
     let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
         .unwrap()
@@ -107,15 +112,7 @@ fn a_checkpoint_for_another_variant_names_the_mismatched_tensors() {
     let manifest = manifest();
     let weights = fixture_path(&manifest.models["gluon_seresnext101_32x4d"].safetensors);
     let photo = fixture_path(&manifest.photos[0].file);
-    let output = classify(&[
-        "--model",
-        "gluon_seresnext50_32x4d",
-        "--weights",
-        weights.to_str().unwrap(),
-        "--device",
-        "cpu",
-        photo.to_str().unwrap(),
-    ]);
+    let output = classify_50_on_cpu(&weights, &[&photo]);
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

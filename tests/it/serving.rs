@@ -1,17 +1,19 @@
 //! The serving core end to end on a real server: batching equivalence, no
 //! cross-talk under concurrency, start-up failures, and SIGTERM under load.
 
-mod common;
+use crate::support;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::server::{photos, start_server, test_config, TestServer, MODEL};
 use serde_json::Value;
 use seresnext_serve::config::WeightsSource;
+use support::http::metrics_text;
+use support::process::{config_toml, config_toml_with_weights, ServerProcess};
+use support::server::{photo, photos, shared_server, start_server, test_config, TestServer, MODEL};
 
 /// Full class → probability map of one prediction (top_k = all classes).
 fn distribution(prediction: &Value) -> HashMap<u64, f64> {
@@ -28,9 +30,11 @@ fn distribution(prediction: &Value) -> HashMap<u64, f64> {
         .collect()
 }
 
-fn max_abs_diff(a: &HashMap<u64, f64>, b: &HashMap<u64, f64>) -> f64 {
+/// The largest probability difference over every class; NaN if either
+/// side has a NaN, so no bound passes.
+fn distribution_diff(a: &HashMap<u64, f64>, b: &HashMap<u64, f64>) -> f64 {
     assert_eq!(a.len(), b.len());
-    a.iter().map(|(k, v)| (v - b[k]).abs()).fold(0.0, f64::max)
+    support::max_abs_diff(a.iter().map(|(class, p)| (*p, b[class])))
 }
 
 async fn predict_raw(server: &TestServer, bytes: Vec<u8>, top_k: usize) -> Value {
@@ -87,7 +91,7 @@ async fn a_batch_of_n_images_returns_n_predictions_in_order_equal_to_singles() {
     let predictions = body["predictions"].as_array().unwrap();
     assert_eq!(predictions.len(), photos.len());
     for ((prediction, single), (name, _, top1)) in predictions.iter().zip(&singles).zip(&photos) {
-        let diff = max_abs_diff(&distribution(prediction), single);
+        let diff = distribution_diff(&distribution(prediction), single);
         assert!(
             diff <= 1e-4,
             "{name}: batched differs from single by {diff}"
@@ -106,15 +110,7 @@ async fn sixteen_concurrent_clients_get_batched_without_cross_talk() {
         let body = predict_raw(&server, bytes.clone(), 1000).await;
         singles.push(distribution(&body["predictions"][0]));
     }
-    let metrics_before = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics_before = metrics_text(&server.client, &server.base_url).await;
     let (sum_before, count_before) = batch_size_sum_count(&metrics_before);
 
     let singles = Arc::new(singles);
@@ -126,7 +122,7 @@ async fn sixteen_concurrent_clients_get_batched_without_cross_talk() {
                     let index = (client + round) % photos.len();
                     let body = predict_raw(&server, photos[index].1.clone(), 1000).await;
                     let diff =
-                        max_abs_diff(&distribution(&body["predictions"][0]), &singles[index]);
+                        distribution_diff(&distribution(&body["predictions"][0]), &singles[index]);
                     assert!(diff <= 1e-4, "client {client} photo {index}: off by {diff}");
                 }
             })
@@ -136,15 +132,7 @@ async fn sixteen_concurrent_clients_get_batched_without_cross_talk() {
         client.await.expect("client task");
     }
 
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&server.client, &server.base_url).await;
     let (sum, count) = batch_size_sum_count(&metrics);
     let (images, batches) = (sum - sum_before, count - count_before);
     assert_eq!(images, 48.0, "every image ran exactly once");
@@ -181,102 +169,17 @@ async fn a_missing_weight_file_names_the_file_and_where_to_get_it() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn random_weights_are_served_only_when_asked_and_responses_say_so() {
-    let server = start_server(|config| {
-        config.models[0].weights = WeightsSource::Random;
-        config.models[0].max_batch_size = 1;
-    })
-    .await;
-    let (_, bytes, _) = photos().remove(0);
-    let response = server
-        .client
-        .post(server.url(&format!("/v1/models/{MODEL}:predict")))
-        .body(bytes)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["x-random-weights"], "true");
-    let body: Value = response.json().await.unwrap();
-    assert_eq!(body["random_weights"], true);
-    server.stop().await;
-
-    let normal = start_server(|config| config.models[0].max_batch_size = 1).await;
-    let (_, bytes, _) = photos().remove(0);
-    let body = predict_raw(&normal, bytes, 5).await;
-    assert!(body.get("random_weights").is_none(), "{body}");
-    normal.stop().await;
-}
-
-/// The real binary, serving a config written for the test.
-struct Process {
-    child: Child,
-    base_url: String,
-}
-
-fn spawn_binary(config_toml: &str) -> Result<Process, String> {
-    let dir = std::env::temp_dir().join(format!(
-        "serving-test-{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join(format!("config-{}.toml", rand_suffix()));
-    std::fs::write(&path, config_toml).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
-        .args(["serve", "--config", path.to_str().unwrap()])
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("spawn server binary");
-    let stderr = child.stderr.take().unwrap();
-    let mut lines = BufReader::new(stderr).lines();
-    let mut log = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap_or_default();
-        log.push_str(&line);
-        log.push('\n');
-        if let Some(addr) = line
-            .split_whitespace()
-            .find_map(|word| word.strip_prefix("addr="))
-        {
-            let base_url = format!("http://{addr}");
-            // Keep draining stderr so the child never blocks on a full pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return Ok(Process { child, base_url });
-        }
-    }
-    let status = child.wait().ok();
-    Err(format!(
-        "server exited ({status:?}) before listening:\n{log}"
-    ))
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
-}
-
-fn config_toml(weights: &str, extra_server: &str) -> String {
-    format!(
-        "[server]\nhost = \"127.0.0.1\"\nport = 0\nintra_op_threads = 1\n{extra_server}\n\
-         [[models]]\nid = \"{MODEL}\"\nweights = \"{weights}\"\ndevice = \"cpu\"\n\
-         max_batch_size = 4\nmax_batch_delay_ms = 5\nqueue_capacity = 64\n"
-    )
-}
-
 #[test]
 fn a_corrupt_weight_file_fails_start_up_with_a_clear_error_and_non_zero_exit() {
-    let dir = std::env::temp_dir().join(format!("corrupt-weights-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let weights = dir.join("broken.pth");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let weights = dir.path().join("broken.pth");
     std::fs::write(&weights, b"PK\x03\x04 this is not really a checkpoint").unwrap();
-    let config = dir.join("config.toml");
-    std::fs::write(&config, config_toml(weights.to_str().unwrap(), "")).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        config_toml_with_weights(weights.to_str().unwrap(), "intra_op_threads = 1"),
+    )
+    .unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
         .args(["serve", "--config", config.to_str().unwrap()])
         .output()
@@ -289,66 +192,80 @@ fn a_corrupt_weight_file_fails_start_up_with_a_clear_error_and_non_zero_exit() {
     );
 }
 
-async fn wait_ready(client: &reqwest::Client, base_url: &str) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(120) {
-        if let Ok(response) = client.get(format!("{base_url}/readyz")).send().await {
-            if response.status() == 200 {
+/// What the load clients saw while the server shut down.
+#[derive(Default)]
+struct Outcomes {
+    ok: usize,
+    /// Never accepted: the connection was refused (the listener had closed)
+    /// before any byte of the request was sent.
+    refused: usize,
+    /// Accepted and then not answered 200: a status, a reset after the
+    /// request was sent, a cut-off response.
+    failed: Vec<String>,
+}
+
+impl Outcomes {
+    async fn record(&mut self, result: reqwest::Result<reqwest::Response>) {
+        let failure = match result {
+            Ok(response) if response.status() == 200 => match response.bytes().await {
+                Ok(_) => {
+                    self.ok += 1;
+                    return;
+                }
+                Err(error) => format!("200 with a cut-off body: {error}"),
+            },
+            Ok(response) => format!("status {}", response.status()),
+            // reqwest reports a failed TCP connect as a connect error; a
+            // request on a pooled connection the server had closed is
+            // retried on a new one by hyper only if nothing was written yet.
+            Err(error) if error.is_connect() => {
+                self.refused += 1;
                 return;
             }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+            Err(error) => format!("{error:?}"),
+        };
+        self.failed.push(failure);
     }
-    panic!("server at {base_url} not ready");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_fails_no_accepted_request_and_exits_zero() {
-    let weights = common::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
-    let mut process = spawn_binary(&config_toml(
-        weights.to_str().unwrap(),
-        "shutdown_grace_ms = 2000\ndrain_timeout_ms = 20000",
-    ))
-    .expect("server starts");
+    let mut process = ServerProcess::spawn(&config_toml(
+        "intra_op_threads = 1\nshutdown_grace_ms = 2000\ndrain_timeout_ms = 20000",
+    ));
+    process.wait_ready().await;
     let client = reqwest::Client::new();
-    wait_ready(&client, &process.base_url).await;
-    let photo = Arc::new(common::server::photo("chelsea.jpg"));
-    let url = format!("{}/v1/models/{MODEL}:predict", process.base_url);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let photo = Arc::new(photo("chelsea.jpg"));
+    let url = process.url(&format!("/v1/models/{MODEL}:predict"));
+    let stop = Arc::new(AtomicBool::new(false));
     let clients: Vec<_> = (0..8)
         .map(|_| {
             let (client, photo, url, stop) =
                 (client.clone(), photo.clone(), url.clone(), stop.clone());
             tokio::spawn(async move {
-                let (mut ok, mut refused, mut failed) = (0, 0, Vec::new());
-                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    match client.post(&url).body(photo.to_vec()).send().await {
-                        Ok(response) if response.status() == 200 => ok += 1,
-                        Ok(response) => failed.push(response.status().as_u16()),
-                        // Not accepted: the listener had closed.
-                        Err(_) => {
-                            refused += 1;
-                            tokio::time::sleep(Duration::from_millis(20)).await;
-                        }
+                let mut outcomes = Outcomes::default();
+                while !stop.load(Ordering::Relaxed) {
+                    let refused_before = outcomes.refused;
+                    outcomes
+                        .record(client.post(&url).body(photo.to_vec()).send().await)
+                        .await;
+                    if outcomes.refused > refused_before {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
                     }
                 }
-                (ok, refused, failed)
+                outcomes
             })
         })
         .collect();
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &process.child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    process.signal("TERM");
     // Readiness turns 503 as soon as the signal is handled, well within the
     // grace period during which requests are still served.
     let mut readiness = None;
     let signalled = Instant::now();
     while signalled.elapsed() < Duration::from_millis(1000) {
         let status = client
-            .get(format!("{}/readyz", process.base_url))
+            .get(process.url("/readyz"))
             .send()
             .await
             .map(|r| r.status().as_u16());
@@ -358,26 +275,67 @@ async fn sigterm_under_load_fails_no_accepted_request_and_exits_zero() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let exit = tokio::task::spawn_blocking(move || process.child.wait().unwrap())
-        .await
-        .unwrap();
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let (mut ok, mut refused, mut failed) = (0, 0, Vec::new());
+    let exit = process.exit_status().await;
+    stop.store(true, Ordering::Relaxed);
+    let mut all = Outcomes::default();
     for client in clients {
-        let (o, r, f) = client.await.unwrap();
-        ok += o;
-        refused += r;
-        failed.extend(f);
+        let outcomes = client.await.unwrap();
+        all.ok += outcomes.ok;
+        all.refused += outcomes.refused;
+        all.failed.extend(outcomes.failed);
     }
     eprintln!(
-        "SIGTERM under load: {ok} succeeded, {refused} not accepted, {} failed",
-        failed.len()
+        "SIGTERM under load: {} succeeded, {} refused, {} accepted and failed",
+        all.ok,
+        all.refused,
+        all.failed.len()
     );
     assert_eq!(readiness, Some(503), "readiness during the grace period");
     assert!(
-        failed.is_empty(),
-        "accepted requests failed with {failed:?}"
+        all.failed.is_empty(),
+        "accepted requests failed: {:#?}\n{}",
+        all.failed,
+        process.log_text()
     );
-    assert!(ok > 0);
+    assert!(all.ok > 0);
+    assert!(all.refused > 0, "the clients never saw the listener close");
     assert_eq!(exit.code(), Some(0), "exit status {exit:?}");
+}
+
+/// With more than one libtorch intra-op thread, CPU models run on the
+/// process's shared CPU engine thread (`pool::cpu_thread`), not on their
+/// replica threads. Every other test server uses one thread, and the count
+/// is process-wide in libtorch, so this one runs the binary in a process of
+/// its own: its answers equal those of the one-thread shared test server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_intra_op_threads_serve_through_the_shared_cpu_engine_thread() {
+    let mut process = ServerProcess::spawn(&config_toml("intra_op_threads = 2"));
+    process.wait_ready().await;
+    let client = reqwest::Client::new();
+    let one_thread = shared_server();
+    for (name, bytes, aimed) in photos() {
+        let mut distributions = Vec::new();
+        for base_url in [process.base_url(), one_thread.base_url.clone()] {
+            let response = client
+                .post(format!("{base_url}/v1/models/{MODEL}:predict?top_k=1000"))
+                .body(bytes.clone())
+                .send()
+                .await
+                .expect("send");
+            assert_eq!(response.status(), 200, "{name} at {base_url}");
+            let body: Value = response.json().await.expect("JSON body");
+            assert_eq!(
+                body["predictions"][0]["top_k"][0]["class_id"], aimed as u64,
+                "{name} at {base_url}"
+            );
+            distributions.push(distribution(&body["predictions"][0]));
+        }
+        let diff = distribution_diff(&distributions[0], &distributions[1]);
+        assert!(diff <= 1e-4, "{name}: 2 threads vs 1 differ by {diff}");
+    }
+    let threads = process.thread_names();
+    assert!(
+        threads.iter().any(|name| name == "cpu-engine"),
+        "no cpu-engine thread in the 2-thread server: {threads:?}"
+    );
 }

@@ -1,9 +1,12 @@
 //! Shared test support: the parity fixtures written by `make fixtures`
-//! (scripts/make_fixtures.py, with the venv's timm).
-#![allow(dead_code)]
+//! (scripts/fixtures/make_fixtures.py, with the venv's timm), and the helpers
+//! more than one topic uses.
 
+pub mod hostile_inputs;
+pub mod http;
 pub mod kserve;
 pub mod nginx;
+pub mod process;
 pub mod server;
 
 use std::path::PathBuf;
@@ -34,13 +37,11 @@ pub struct Manifest {
 pub struct Photo {
     pub file: String,
     pub input: String,
-    pub input_shape: Vec<usize>,
 }
 
 #[derive(Debug, Deserialize)]
 pub struct TensorFile {
     pub file: String,
-    pub shape: Vec<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -72,17 +73,33 @@ pub fn read_f32(relative: &str) -> Vec<f32> {
         .collect()
 }
 
-/// (max |a-b|, mean |a-b|) over two equally long slices.
+/// (max |a-b|, mean |a-b|) over two equally long slices. NaN anywhere (in
+/// either slice) makes both NaN, so no `<=` bound can pass: `f32::max`
+/// would drop a NaN difference and let partly-NaN logits through.
 pub fn abs_diff_stats(a: &[f32], b: &[f32]) -> (f32, f32) {
     assert_eq!(a.len(), b.len(), "compared tensors differ in length");
-    let mut max = 0f32;
-    let mut sum = 0f64;
-    for (x, y) in a.iter().zip(b) {
-        let d = (x - y).abs();
-        max = max.max(d);
-        sum += f64::from(d);
-    }
-    (max, (sum / a.len().max(1) as f64) as f32)
+    let max = max_abs_diff(a.iter().zip(b).map(|(x, y)| (f64::from(*x), f64::from(*y))));
+    let sum: f64 = a.iter().zip(b).map(|(x, y)| f64::from((x - y).abs())).sum();
+    (max as f32, (sum / a.len().max(1) as f64) as f32)
+}
+
+/// The largest |a-b| over the pairs, NaN if any value is NaN (a NaN
+/// difference wins over every number, unlike `f64::max`, which drops it).
+pub fn max_abs_diff(pairs: impl IntoIterator<Item = (f64, f64)>) -> f64 {
+    pairs.into_iter().fold(0.0, |worst: f64, (a, b)| {
+        let difference = (a - b).abs();
+        if difference.is_nan() || worst.is_nan() {
+            f64::NAN
+        } else {
+            worst.max(difference)
+        }
+    })
+}
+
+/// Standard padded base64, as JSON and V2 bodies carry images.
+pub fn b64(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
 pub fn argmax(values: &[f32]) -> usize {
@@ -97,4 +114,24 @@ pub fn argmax(values: &[f32]) -> usize {
             }
         })
         .0
+}
+
+#[test]
+fn a_nan_anywhere_makes_the_difference_nan() {
+    let numbers = [1.0f32, 2.0, 3.0];
+    assert_eq!(abs_diff_stats(&numbers, &numbers), (0.0, 0.0));
+    assert_eq!(abs_diff_stats(&numbers, &[1.0, 2.5, 3.0]).0, 0.5);
+    for (a, b) in [
+        ([1.0, f32::NAN, 3.0], numbers),
+        (numbers, [f32::NAN, 2.0, 3.0]),
+        ([1.0, 2.0, f32::NAN], [1.0, 2.0, f32::NAN]),
+    ] {
+        let (max, mean) = abs_diff_stats(&a, &b);
+        assert!(
+            max.is_nan() && mean.is_nan(),
+            "{a:?} vs {b:?}: {max}, {mean}"
+        );
+    }
+    assert!(max_abs_diff([(0.0, 0.0), (f64::NAN, 1.0), (5.0, 0.0)]).is_nan());
+    assert_eq!(max_abs_diff([(0.0, 0.0), (1.0, 3.5)]), 2.5);
 }

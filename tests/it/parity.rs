@@ -1,14 +1,14 @@
 //! Parity with timm: the same weights, inputs and photos give what the venv's
-//! timm gave when `make fixtures` ran (scripts/make_fixtures.py).
+//! timm gave when `make fixtures` ran (scripts/fixtures/make_fixtures.py).
 //!
 //! Run with `--nocapture` to see the measured differences.
 
-mod common;
+use crate::support;
 
-use common::{abs_diff_stats, argmax, fixture_path, manifest, read_f32};
 use seresnext_serve::model::{Classifier, LoadOptions, ModelId, ALL_MODELS};
 use seresnext_serve::preprocess::{self, DecodeLimits};
 use seresnext_serve::weights;
+use support::{abs_diff_stats, argmax, fixture_path, manifest, read_f32};
 
 fn load(id: ModelId, fold_bn: bool, channels_last: bool) -> Classifier {
     let fixture = &manifest().models[id.name()];

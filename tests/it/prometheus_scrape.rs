@@ -1,11 +1,11 @@
 //! A real Prometheus (Debian's package, installed by
-//! scripts/install-deploy-tools.sh) scrapes a real server: the exposition
+//! scripts/deploy/install-deploy-tools.sh) scrapes a real server: the exposition
 //! parses, the counters arrive with the values we caused, the latency
 //! percentile the dashboard and alerts rely on evaluates to a number, every
 //! query of the Grafana dashboard runs and returns series, and `promtool
 //! check metrics` finds no lint problems in `/metrics`.
 
-mod common;
+use crate::support;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use common::server::{photos, start_server, MODEL};
+use support::server::{photos, start_server, MODEL};
 
 /// How long Prometheus may take to start, scrape and answer.
 const PROMETHEUS_TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,7 +66,7 @@ impl Prometheus {
             .unwrap_or_else(|error| {
                 panic!(
                     "cannot start `prometheus` ({error}): install it with \
-                     scripts/install-deploy-tools.sh (`make test` does)"
+                     scripts/deploy/install-deploy-tools.sh (`make test` does)"
                 )
             });
         Self {
@@ -265,7 +265,7 @@ async fn prometheus_scrapes_the_service_and_runs_the_dashboard_queries() {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("cannot start `promtool`: run scripts/install-deploy-tools.sh (`make test` does)");
+        .expect("cannot start `promtool`: run scripts/deploy/install-deploy-tools.sh (`make test` does)");
     promtool
         .stdin
         .take()

@@ -71,11 +71,7 @@ pub fn floats(value: &Value) -> Vec<f64> {
 #[track_caller]
 pub fn assert_close(ours: &[f64], v1: &[f64], tolerance: f64, what: &str) {
     assert_eq!(ours.len(), v1.len(), "{what}: lengths");
-    let worst = ours
-        .iter()
-        .zip(v1)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0, f64::max);
+    let worst = super::max_abs_diff(ours.iter().copied().zip(v1.iter().copied()));
     assert!(
         worst <= tolerance,
         "{what}: max |diff| {worst} > {tolerance}"

@@ -1,5 +1,5 @@
 //! The Open Inference Protocol (KServe V2) with the real `tritonclient[http]`:
-//! tests/kserve_v2_client.py, run with the project venv's Python against a
+//! tests/it/kserve_v2_client.py, run with the project venv's Python against a
 //! server on port 0 serving the fixture `gluon_seresnext50_32x4d` on the
 //! CPU, must get the V1 API's answers for the same images through `BYTES`
 //! and `FP32` inputs, JSON and binary, and the classification extension.
@@ -8,7 +8,7 @@
 //!
 //! JSON and binary requests by hand, and malformed ones: kserve_v2_http.rs.
 
-mod common;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -16,13 +16,13 @@ use std::path::{Path, PathBuf};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
-use common::kserve::{
+use seresnext_serve::model::{Classifier, ImageInput, LoadOptions, ModelId};
+use seresnext_serve::preprocess::{self, DecodeLimits};
+use support::kserve::{
     assert_close, floats, listed_classes, our_normalized_input, top_classes, v1_probabilities,
     CLIENT_TOLERANCE, SAME_INPUT_TOLERANCE,
 };
-use common::server::{photo, photos, start_server, MODEL};
-use seresnext_serve::model::{Classifier, ImageInput, LoadOptions, ModelId};
-use seresnext_serve::preprocess::{self, DecodeLimits};
+use support::server::{photo, photos, start_server, MODEL};
 
 // ------------------------------------------------------------- tritonclient
 
@@ -32,7 +32,7 @@ async fn tritonclient_gets_the_v1_answers_through_every_v2_path() {
     let photos = photos();
     let paths: Vec<PathBuf> = photos
         .iter()
-        .map(|(name, _, _)| common::fixture_path(&format!("photos/{name}")))
+        .map(|(name, _, _)| support::fixture_path(&format!("photos/{name}")))
         .collect();
     // The FP32 path gets our own preprocessing, so it must match V1 closely.
     let normalized_dir = std::env::temp_dir().join(format!("kserve-v2-{}", std::process::id()));
@@ -128,12 +128,12 @@ async fn tritonclient_gets_the_v1_answers_through_every_v2_path() {
     server.stop().await;
 }
 
-/// Runs tests/kserve_v2_client.py with the project venv and parses its report.
+/// Runs tests/it/kserve_v2_client.py with the project venv and parses its report.
 async fn run_client(base_url: &str, images: &[PathBuf], normalized_dir: &Path) -> Value {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     let output = tokio::process::Command::new(&python)
-        .arg(root.join("tests/kserve_v2_client.py"))
+        .arg(root.join("tests/it/kserve_v2_client.py"))
         .arg(base_url)
         .args(images)
         .arg("--normalized-dir")
@@ -156,7 +156,7 @@ async fn run_client(base_url: &str, images: &[PathBuf], normalized_dir: &Path) -
 #[test]
 fn mixed_batches_of_crops_and_normalized_images_match_crops_alone() {
     let id = ModelId::parse(MODEL).unwrap();
-    let weights = common::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
+    let weights = support::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
     let classifier = Classifier::load_file(id, &weights, LoadOptions::default()).expect("load");
     let spec = classifier.transform_spec();
     let crops: Vec<Vec<u8>> = ["chelsea.jpg", "coffee.jpg", "rocket.jpg"]
@@ -195,11 +195,7 @@ fn mixed_batches_of_crops_and_normalized_images_match_crops_alone() {
         ),
     ]);
     for (what, (ours, expected)) in by_image {
-        let worst = ours
-            .iter()
-            .zip(expected)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
+        let (worst, _) = support::abs_diff_stats(ours, expected);
         assert!(f64::from(worst) <= SAME_INPUT_TOLERANCE, "{what}: {worst}");
     }
 

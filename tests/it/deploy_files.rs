@@ -3,12 +3,12 @@
 //! ports, paths, body limits and shutdown timings agree between
 //! `docker/config.toml`, the Dockerfile, compose, nginx, Prometheus and the
 //! Kubernetes manifests; the registry validators pass
-//! (`scripts/validate_deploy.sh`); and the image's health probe script tells
+//! (`scripts/deploy/validate_deploy.sh`); and the image's health probe script tells
 //! a live server from a failing one.
 //!
 //! Nothing here needs Docker or a cluster; README "Deploy" says what does.
 
-mod common;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -84,8 +84,8 @@ fn duration_ms(value: &str) -> u64 {
 /// model's series are created first (and one status for requests_total).
 fn exported_families() -> BTreeMap<String, String> {
     let metrics = Metrics::new().expect("metrics");
-    metrics.register_model(common::server::MODEL);
-    metrics.count_request(common::server::MODEL, 200);
+    metrics.register_model(support::server::MODEL);
+    metrics.count_request(support::server::MODEL, 200);
     metrics
         .render()
         .lines()
@@ -537,9 +537,9 @@ fn show(output: &Output) -> String {
 #[test]
 fn registry_validators_pass() {
     let output = Command::new("bash")
-        .arg(repo().join("scripts/validate_deploy.sh"))
+        .arg(repo().join("scripts/deploy/validate_deploy.sh"))
         .output()
-        .expect("run scripts/validate_deploy.sh");
+        .expect("run scripts/deploy/validate_deploy.sh");
     assert!(output.status.success(), "{}", show(&output));
 }
 
@@ -555,7 +555,7 @@ fn probe(port: u16) -> Output {
 /// nothing listens or the answer is not 200.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn health_probe_script_tells_healthy_from_unhealthy() {
-    let server = common::server::start_server(|_| {}).await;
+    let server = support::server::start_server(|_| {}).await;
     let port = server.server.addr.port();
     let healthy = tokio::task::spawn_blocking(move || probe(port))
         .await

@@ -1,47 +1,26 @@
 //! Reliability and security at the edge, against a real server on port 0:
-//! a client trickling its body gets 408 while others are served; overload
-//! is shed at once with 503 + `Retry-After` and counted; the optional API
-//! key guards exactly the model and inference routes; CORS headers appear
-//! only for configured origins.
+//! a client trickling its body gets 408 while others are served; the
+//! optional API key guards exactly the model and inference routes; CORS
+//! headers appear only for configured origins. (Overload shed with 503 +
+//! `Retry-After`: `api::server_states`.)
 //!
-//! Edge settings (key, CORS, body deadline) are tested with a second
-//! listener in front of the shared engine, so only the overload test loads
-//! a model of its own.
-
-mod common;
+//! Each edge setting (key, CORS, body deadline) is tested with a second
+//! listener in front of the shared engine, so no test loads a model of its
+//! own.
 
 use std::time::{Duration, Instant};
 
 use reqwest::header::{HeaderMap, AUTHORIZATION, CONTENT_TYPE};
 use reqwest::{Client, StatusCode};
-use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use common::server::{photo, serve_with, start_server, MODEL};
+use crate::support::http::{metrics_text, send};
+use crate::support::server::{photo, serve_with, MODEL, PREDICT};
 use seresnext_serve::config::ApiKey;
 
-const PREDICT: &str = "/v1/models/gluon_seresnext50_32x4d:predict";
 const KEY: &str = "test-key-0123456789abcdef";
 const ORIGIN: &str = "https://app.example.com";
-
-struct Answer {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Value,
-}
-
-async fn answer(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.expect("send");
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.json().await.unwrap_or(Value::Null);
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
 
 fn predict_chelsea(client: &Client, base_url: &str) -> reqwest::RequestBuilder {
     client
@@ -94,7 +73,7 @@ async fn a_trickled_body_gets_408_while_good_requests_are_served() {
     });
     let client = Client::new();
     for _ in 0..3 {
-        let good = answer(predict_chelsea(&client, &base_url)).await;
+        let good = send(predict_chelsea(&client, &base_url)).await;
         assert_eq!(good.status, StatusCode::OK, "{}", good.body);
     }
     let reply = slow.await.expect("slow client task");
@@ -107,14 +86,7 @@ async fn a_trickled_body_gets_408_while_good_requests_are_served() {
     );
     // Only a lower bound: the deadline counts from the headers.
     assert!(waited >= Duration::from_millis(900), "{waited:?}");
-    let metrics = client
-        .get(format!("{base_url}/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
+    let metrics = metrics_text(&client, &base_url).await;
     assert!(
         metrics
             .lines()
@@ -123,82 +95,6 @@ async fn a_trickled_body_gets_408_while_good_requests_are_served() {
                 && !line.ends_with(" 0")),
         "408s are counted"
     );
-}
-
-// --------------------------------------------------------------- overload
-
-#[tokio::test]
-async fn overload_is_shed_at_once_with_retry_after_and_counted() {
-    let server = start_server(|config| {
-        config.server.max_images_per_request = 4;
-        config.models[0].max_batch_size = 4;
-        config.models[0].queue_capacity = 8;
-        config.models[0].max_batch_delay_ms = 2;
-    })
-    .await;
-    let image = {
-        let decoded = image::load_from_memory(&photo("chelsea.jpg")).expect("decode");
-        let mut out = std::io::Cursor::new(Vec::new());
-        decoded
-            .thumbnail(64, 64)
-            .write_to(&mut out, image::ImageFormat::Png)
-            .expect("encode");
-        out.into_inner()
-    };
-    let tasks: Vec<_> = (0..64)
-        .map(|_| {
-            let request = server
-                .client
-                .post(server.url(PREDICT))
-                .header(CONTENT_TYPE, "image/png")
-                .body(image.clone());
-            tokio::spawn(answer(request))
-        })
-        .collect();
-    let (mut ok, mut shed) = (0u64, 0u64);
-    for task in tasks {
-        let answer = task.await.expect("request task");
-        match answer.status {
-            StatusCode::OK => ok += 1,
-            StatusCode::SERVICE_UNAVAILABLE => {
-                shed += 1;
-                assert_eq!(answer.body["error_type"], "queue_full", "{}", answer.body);
-                let retry_after: u64 = answer.headers["retry-after"]
-                    .to_str()
-                    .expect("ascii")
-                    .parse()
-                    .expect("whole seconds");
-                assert!(retry_after >= 1);
-            }
-            other => panic!(
-                "only 200 and 503 are acceptable, got {other}: {}",
-                answer.body
-            ),
-        }
-    }
-    eprintln!("overload: 64 concurrent requests, queue_capacity 8: {ok} x 200, {shed} x 503");
-    assert!(shed > 0, "the queue never filled");
-    assert!(ok > 0, "nothing was served");
-    let metrics = server
-        .client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .expect("send")
-        .text()
-        .await
-        .expect("text");
-    let queue_full =
-        format!(r#"seresnext_rejections_total{{model="{MODEL}",reason="queue_full"}} "#);
-    let counted: u64 = metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(queue_full.as_str()))
-        .unwrap_or_else(|| panic!("no {queue_full} in the metrics"))
-        .trim()
-        .parse()
-        .expect("a count");
-    assert_eq!(counted, shed, "every 503 is counted as queue_full, once");
-    server.stop().await;
 }
 
 // --------------------------------------------------------------- security
@@ -241,7 +137,7 @@ async fn the_api_key_guards_model_and_inference_routes_only() {
                 .body("{}"),
         ),
     ] {
-        let refused = answer(request).await;
+        let refused = send(request).await;
         assert_eq!(
             refused.status,
             StatusCode::UNAUTHORIZED,
@@ -254,11 +150,11 @@ async fn the_api_key_guards_model_and_inference_routes_only() {
     }
 
     let bearer = format!("Bearer {KEY}");
-    let served = answer(predict_chelsea(&client, &base_url).header(AUTHORIZATION, &bearer)).await;
+    let served = send(predict_chelsea(&client, &base_url).header(AUTHORIZATION, &bearer)).await;
     assert_eq!(served.status, StatusCode::OK, "{}", served.body);
     let lowercase = format!("bearer {KEY}");
     for path in ["/v1/models", model.as_str(), "/v2", v2_model.as_str()] {
-        let allowed = answer(client.get(url(path)).header(AUTHORIZATION, &lowercase)).await;
+        let allowed = send(client.get(url(path)).header(AUTHORIZATION, &lowercase)).await;
         assert_eq!(allowed.status, StatusCode::OK, "{path}: {}", allowed.body);
     }
     // Probes and metrics stay open: orchestrators and Prometheus hold no key.

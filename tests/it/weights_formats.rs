@@ -1,6 +1,6 @@
 //! Checks the weights loader against checkpoints written by the real torch.
 //!
-//! `scripts/make_weight_fixtures.py` (run by `make fixtures`) saves one seeded
+//! `scripts/fixtures/make_weight_fixtures.py` (run by `make fixtures`) saves one seeded
 //! state dict as safetensors, torch zip (pickle protocols 2 and 4), legacy
 //! torch.save, and wrapped in training-checkpoint dicts, plus the expected
 //! values. Every file must load to exactly those tensors.

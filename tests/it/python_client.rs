@@ -1,8 +1,8 @@
 //! `examples/client.py`, the README's Python client, against a real server.
 
-mod common;
+use crate::support;
 
-use common::server::{photos, start_server};
+use support::server::{photos, start_server};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_python_example_client_prints_each_images_top_class() {
@@ -13,7 +13,7 @@ async fn the_python_example_client_prints_each_images_top_class() {
     let paths: Vec<String> = ["chelsea.jpg", "coffee.jpg"]
         .iter()
         .map(|name| {
-            common::fixture_path(&format!("photos/{name}"))
+            support::fixture_path(&format!("photos/{name}"))
                 .display()
                 .to_string()
         })

@@ -4,12 +4,12 @@
 //! and offline mode are set through `[hub]`, never the process environment,
 //! so nothing here races with other tests or touches the network.
 
-mod common;
+use crate::support;
 
 use std::path::Path;
 
-use common::server::{photos, start_server, test_config, MODEL};
 use seresnext_serve::config::{Config, WeightsSource};
+use support::server::{photos, start_server, test_config, MODEL};
 
 const COMMIT: &str = "5c2b1f1e0d9c8b7a69584736251403f2e1d0c9b8";
 
@@ -20,7 +20,7 @@ fn cache_with_fixture(cache_dir: &Path) {
     let repo = cache_dir.join("models--timm--seresnext50_32x4d.gluon_in1k");
     let etag = "3f5a0c1e9b7d4a2c8e6f1b3d5a7c9e0f2b4d6a8c1e3f5a7b9c0d2e4f6a8b0c1d";
     std::fs::create_dir_all(repo.join("blobs")).unwrap();
-    let fixture = common::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
+    let fixture = support::fixture_path("models/gluon_seresnext50_32x4d.safetensors");
     std::os::unix::fs::symlink(&fixture, repo.join("blobs").join(etag)).unwrap();
     let snapshot = repo.join("snapshots").join(COMMIT);
     std::fs::create_dir_all(&snapshot).unwrap();
@@ -40,7 +40,7 @@ fn offline_hub(config: &mut Config, cache_dir: &Path) {
 }
 
 /// The photo the fixture model was aimed at, and the class it must get.
-async fn assert_serves_the_fixture(server: &common::server::TestServer) {
+async fn assert_serves_the_fixture(server: &support::server::TestServer) {
     let (_, bytes, class) = photos().remove(0);
     let response = server
         .client

@@ -3,17 +3,17 @@
 //! does, binary responses follow the extension's framing, and malformed
 //! requests get 400s with the usual JSON error body.
 
-mod common;
+use crate::support;
 
-use base64::Engine;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
-use common::kserve::{
+use support::b64;
+use support::kserve::{
     assert_close, floats, our_normalized_input, top_classes, v1_probabilities, HEADER_LENGTH,
     SAME_INPUT_TOLERANCE, V2_INFER,
 };
-use common::server::{photo, shared_server, MODEL};
+use support::server::{photo, shared_server, MODEL};
 
 // ------------------------------------------------------------ JSON and binary
 
@@ -30,10 +30,10 @@ async fn json_requests_with_bytes_and_fp32_inputs_match_v1() {
     let bytes = photo("chelsea.jpg");
     let v1 = v1_probabilities(&client, &server.base_url, bytes.clone()).await;
 
-    let b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    let encoded = b64(&bytes);
     let request = json!({
         "id": "my-request",
-        "inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": [b64]}],
+        "inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": [encoded]}],
     });
     let (status, body) = post_json(&client, &server.url(V2_INFER), &request).await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -94,6 +94,38 @@ fn framed(header: &Value, binary: &[u8]) -> (Vec<u8>, usize) {
     (body, length)
 }
 
+/// POSTs a binary-extension request (`header` then `binary`) and checks
+/// for 200.
+async fn post_framed(
+    client: &Client,
+    url: &str,
+    header: &Value,
+    binary: &[u8],
+) -> reqwest::Response {
+    let (body, length) = framed(header, binary);
+    let response = client
+        .post(url)
+        .header(HEADER_LENGTH, length)
+        .body(body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::OK);
+    response
+}
+
+/// A binary-extension response: its JSON header and the binary after it.
+async fn split_framed(response: reqwest::Response) -> (Value, Vec<u8>) {
+    let json_length: usize = response.headers()[HEADER_LENGTH]
+        .to_str()
+        .expect("ascii")
+        .parse()
+        .expect("a length");
+    let bytes = response.bytes().await.expect("body");
+    let header = serde_json::from_slice(&bytes[..json_length]).expect("JSON header");
+    (header, bytes[json_length..].to_vec())
+}
+
 fn length_prefixed(elements: &[&[u8]]) -> Vec<u8> {
     elements
         .iter()
@@ -121,32 +153,18 @@ async fn binary_requests_and_responses_follow_the_extension() {
                     "parameters": {"binary_data_size": data.len()}}],
         "parameters": {"binary_data_output": true},
     });
-    let (body, length) = framed(&header, &data);
-    let response = client
-        .post(server.url(V2_INFER))
-        .header(HEADER_LENGTH, length)
-        .body(body)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status(), StatusCode::OK);
+    let response = post_framed(&client, &server.url(V2_INFER), &header, &data).await;
     assert_eq!(
         response.headers()["content-type"],
         "application/octet-stream"
     );
     assert!(response.headers().contains_key("x-total-time-ms"));
-    let json_length: usize = response.headers()[HEADER_LENGTH]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let bytes = response.bytes().await.unwrap();
-    let header: Value = serde_json::from_slice(&bytes[..json_length]).expect("JSON header");
+    let (header, binary) = split_framed(response).await;
     let output = &header["outputs"][0];
     assert_eq!(output["shape"], json!([2, 1000]));
     assert_eq!(output["parameters"]["binary_data_size"], 2 * 1000 * 4);
     assert!(output.get("data").is_none(), "{output}");
-    let values: Vec<f64> = bytes[json_length..]
+    let values: Vec<f64> = binary[..]
         .chunks_exact(4)
         .map(|b| f64::from(f32::from_le_bytes([b[0], b[1], b[2], b[3]])))
         .collect();
@@ -170,24 +188,10 @@ async fn binary_requests_and_responses_follow_the_extension() {
         "outputs": [{"name": "probabilities",
                      "parameters": {"classification": 2, "binary_data": true}}],
     });
-    let (body, length) = framed(&header, &normalized);
-    let response = client
-        .post(server.url(V2_INFER))
-        .header(HEADER_LENGTH, length)
-        .body(body)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(response.status(), StatusCode::OK);
-    let json_length: usize = response.headers()[HEADER_LENGTH]
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let bytes = response.bytes().await.unwrap();
-    let header: Value = serde_json::from_slice(&bytes[..json_length]).unwrap();
+    let response = post_framed(&client, &server.url(V2_INFER), &header, &normalized).await;
+    let (header, binary) = split_framed(response).await;
     assert_eq!(header["outputs"][0]["datatype"], "BYTES");
-    let mut rest = &bytes[json_length..];
+    let mut rest = &binary[..];
     let mut classes = Vec::new();
     while !rest.is_empty() {
         let size = u32::from_le_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
@@ -208,10 +212,10 @@ async fn malformed_requests_get_400_json_errors() {
     let server = shared_server();
     let client = Client::new();
     let url = server.url(V2_INFER);
-    let b64 = base64::engine::general_purpose::STANDARD.encode(photo("chelsea.jpg"));
+    let encoded = b64(&photo("chelsea.jpg"));
     let json_cases = [
         (
-            json!({"inputs": [{"name": "image_bytes", "datatype": "FP32", "shape": [1], "data": [b64]}]}),
+            json!({"inputs": [{"name": "image_bytes", "datatype": "FP32", "shape": [1], "data": [encoded]}]}),
             "invalid_tensor",
         ),
         (
@@ -225,7 +229,7 @@ async fn malformed_requests_get_400_json_errors() {
             "invalid_tensor",
         ),
         (
-            json!({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": [b64]}],
+            json!({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": [encoded]}],
                 "outputs": [{"name": "logits"}]}),
             "invalid_tensor",
         ),

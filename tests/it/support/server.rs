@@ -16,6 +16,9 @@ use seresnext_serve::server::Server;
 /// The model every test server serves.
 pub const MODEL: &str = "gluon_seresnext50_32x4d";
 
+/// The V1 predict route of [`MODEL`].
+pub const PREDICT: &str = "/v1/models/gluon_seresnext50_32x4d:predict";
+
 /// How long a server may take to load and warm its model.
 const READY_TIMEOUT: Duration = Duration::from_secs(120);
 

@@ -6,7 +6,7 @@
 //! twice in all; `/metrics` is not proxied; bodies over `max_body_bytes`
 //! stop at nginx.
 
-mod common;
+use crate::support;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -16,8 +16,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::server::{photo, shared_server, MODEL};
 use seresnext_serve::config::Config;
+use support::server::{photo, shared_server, MODEL};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -44,11 +44,11 @@ impl Nginx {
             .port();
 
         let config =
-            common::nginx::loopback_config(&common::nginx::committed_config(), upstreams, port);
+            support::nginx::loopback_config(&support::nginx::committed_config(), upstreams, port);
         let config_path = dir.join("nginx.conf");
         std::fs::write(&config_path, config).expect("write nginx.conf");
 
-        let child = common::nginx::command(&dir, &config_path)
+        let child = support::nginx::command(&dir, &config_path)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -83,7 +83,7 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        common::nginx::stop(&mut self.child);
+        support::nginx::stop(&mut self.child);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
