@@ -1,6 +1,6 @@
 """timm eager forward throughput, the in-process reference for `seresnext-serve bench`.
 
-    python scripts/bench_timm.py --model seresnext50_32x4d --threads 2 --batch-sizes 1,8
+    python scripts/bench/bench_timm.py --model seresnext50_32x4d --threads 2 --batch-sizes 1,8
 
 Prints one JSON line per batch size, in the same shape as the Rust bench.
 Options: --channels-last, --amp (CUDA autocast fp16), --device cpu|cuda.

@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
 # In-process forward throughput, ours against timm eager, side by side in one
 # run (the machine is noisy: compare ratios from the same run only).
-#   scripts/compare_forward.sh [THREADS] [BATCH_SIZES] [ITERATIONS]
+#   scripts/bench/compare_forward.sh [THREADS] [BATCH_SIZES] [ITERATIONS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 threads=${1:-2}
 batches=${2:-1,8}
 iterations=${3:-10}
 make --no-print-directory build >/dev/null
 ours=$(target/release/seresnext-serve bench --device cpu --threads "$threads" \
   --batch-sizes "$batches" --iterations "$iterations")
-timm=$(.venv/bin/python scripts/bench_timm.py --threads "$threads" \
+timm=$(.venv/bin/python scripts/bench/bench_timm.py --threads "$threads" \
   --batch-sizes "$batches" --iterations "$iterations")
 echo "$ours"
 echo "$timm"

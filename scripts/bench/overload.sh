@@ -3,13 +3,13 @@
 # load than the server can take and shows that the excess is shed at once
 # with 503 + Retry-After while accepted requests keep a bounded latency and
 # memory stays flat. Serves the fixture weights on the CPU on 127.0.0.1 only.
-#   scripts/overload.sh [SECONDS] [CONCURRENCY] [QUEUE_CAPACITY] [MAX_BATCH]
+#   scripts/bench/overload.sh [SECONDS] [CONCURRENCY] [QUEUE_CAPACITY] [MAX_BATCH]
 # Two phases on one server: clients that retry at once (the worst case) and
 # clients that wait out Retry-After. Each prints loadgen's JSON line, the
 # rejections by reason from /metrics, the mean batch time with the p99 bound
 # it implies; at the end, the server's resident memory and its peak (VmHWM).
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 concurrency=${2:-256}
 queue_capacity=${3:-16}

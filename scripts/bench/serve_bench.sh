@@ -3,9 +3,9 @@
 # under closed-loop load at concurrency 1 and 16, with the mean batch size
 # read from /metrics. Uses the fixture weights (timing does not depend on
 # the values) and the fixture photos.
-#   scripts/serve_bench.sh [SECONDS] [MAX_BATCH] [THREADS]
+#   scripts/bench/serve_bench.sh [SECONDS] [MAX_BATCH] [THREADS]
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 seconds=${1:-20}
 max_batch=${2:-8}
 threads=${3:-2}

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
-# Static checks of docker/ with the tools scripts/install-deploy-tools.sh
-# installs from the package registries. tests/deploy_files.rs runs this
+# Static checks of docker/ with the tools scripts/deploy/install-deploy-tools.sh
+# installs from the package registries. tests/it/deploy_files.rs runs this
 # script (so `make test` does); it exits non-zero on the first problem.
 # What needs a Docker engine or a cluster (building the image, `compose up`,
 # `kubectl apply`) is out of reach here: these are the closest checks.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 tools=target/deploy-tools
 bin=$tools/venv/bin
 PATH=$PATH:/usr/sbin
@@ -14,7 +14,7 @@ for tool in "$bin/hadolint" "$bin/check-jsonschema" "$bin/kubernetes-validate" \
   "$tools/node/node_modules" "$(command -v promtool || echo promtool)" \
   "$(command -v nginx || echo nginx)" "$(command -v node || echo node)"; do
   if [ ! -e "$tool" ]; then
-    echo "validate_deploy: $tool is missing: run scripts/install-deploy-tools.sh (make test does)" >&2
+    echo "validate_deploy: $tool is missing: run scripts/deploy/install-deploy-tools.sh (make test does)" >&2
     exit 1
   fi
 done
@@ -39,7 +39,7 @@ for version in 1.29 1.37; do
 done
 
 echo "== prometheus-operator CRD schema: docker/k8s/servicemonitor.yaml"
-node scripts/deploy-validate/servicemonitor.mjs "$tools/node/node_modules" \
+node scripts/deploy/servicemonitor-check/servicemonitor.mjs "$tools/node/node_modules" \
   docker/k8s/servicemonitor.yaml
 
 echo "== promtool check config docker/prometheus/prometheus.yml"

@@ -1,6 +1,6 @@
 """Does DCT-domain downscaling keep parity with timm's preprocessing?
 
-    .venv/bin/python scripts/check_dct_scaling.py
+    .venv/bin/python scripts/experiments/check_dct_scaling.py
 
 Decodes large JPEGs (mosaics of the skimage photos, so every tile edge is a
 hard one) once in full and once with libjpeg's DCT scaling (PIL's `draft`,

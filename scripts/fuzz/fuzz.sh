@@ -15,9 +15,9 @@
 # fuzz/regression/<target> is read as extra seeds and never written. A crash
 # stops the run and leaves its input in fuzz/artifacts/<target>/: fix the
 # bug, then copy the input into fuzz/regression/<target>/ so that
-# tests/fuzz_regression.rs replays it in every `make test`.
+# tests/it/fuzz_regression.rs replays it in every `make test`.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 
 seconds=${FUZZ_SECONDS:-60}
 # A decode of the largest image the limits admit (50 Mpixel) takes seconds,

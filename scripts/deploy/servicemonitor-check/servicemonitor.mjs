@@ -1,7 +1,7 @@
 // Validates ServiceMonitor manifests against the prometheus-operator CRD
 // schema that @kubernetes-models/prometheus-operator ships (kubernetes-validate
 // knows only built-in kinds). Usage: node servicemonitor.mjs MODULES_DIR FILE...
-// MODULES_DIR is the node_modules that scripts/install-deploy-tools.sh filled
+// MODULES_DIR is the node_modules that scripts/deploy/install-deploy-tools.sh filled
 // (kept under target/, out of the source tree).
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
