@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload \
-	deny deny-advisories fuzz bench contract-tools
+	deny deny-advisories fuzz fuzz-check bench contract-tools
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -31,20 +31,20 @@ build: $(VENV_STAMP)
 	@ls -l $(RELEASE_BIN)
 
 fixtures: $(FIXTURE_STAMP)
-$(FIXTURE_STAMP): $(VENV_STAMP) scripts/make_fixtures.py scripts/make_weight_fixtures.py
+$(FIXTURE_STAMP): $(VENV_STAMP) scripts/fixtures/make_fixtures.py scripts/fixtures/make_weight_fixtures.py
 	mkdir -p $(FIXTURES)
-	$(PYTHON) scripts/make_fixtures.py $(FIXTURES)
-	$(PYTHON) scripts/make_weight_fixtures.py $(FIXTURES)/weights
+	$(PYTHON) scripts/fixtures/make_fixtures.py $(FIXTURES)
+	$(PYTHON) scripts/fixtures/make_weight_fixtures.py $(FIXTURES)/weights
 	touch $@
 
-# Prometheus/promtool, nginx and the docker/ validators (tests/deploy_files.rs,
-# tests/nginx_proxy.rs, tests/prometheus_scrape.rs). The script skips whatever
+# Prometheus/promtool, nginx and the docker/ validators (tests/it/deploy_files.rs,
+# tests/it/nginx_proxy.rs, tests/it/prometheus_scrape.rs). The script skips whatever
 # is already there.
 deploy-tools:
-	scripts/install-deploy-tools.sh
+	scripts/deploy/install-deploy-tools.sh
 
 # Schemathesis in .venv-contract, for the HTTP contract test
-# (tests/contract.rs, scripts/contract/). Skipped when already installed.
+# (tests/it/contract.rs, scripts/contract/). Skipped when already installed.
 contract-tools:
 	scripts/contract/install.sh
 
@@ -52,8 +52,14 @@ lint: $(VENV_STAMP)
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools contract-tools lint deny
+test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools contract-tools lint deny fuzz-check
 	cargo test --locked
+
+# The cargo-fuzz crate in fuzz/ still compiles against the library (it has its
+# own Cargo.lock and workspace, so `cargo test` never builds it). A plain
+# `cargo check` on stable, no fuzzer needed; its own target dir under target/.
+fuzz-check: $(VENV_STAMP)
+	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target/fuzz-check cargo check --locked --bins
 
 # cargo-deny over the dependency tree (deny.toml): licenses, duplicate and
 # wildcard bans, crates.io as the only source. Installs cargo-deny on first
@@ -72,13 +78,13 @@ deny-advisories:
 # stable Rust; installs cargo-fuzz on first use. FUZZ_TARGETS="json weights"
 # picks targets. Not part of `make test`, which replays fuzz/regression/.
 fuzz: $(VENV_STAMP)
-	scripts/fuzz.sh
+	scripts/fuzz/fuzz.sh
 
 # Far more load than the server can take (256 clients by default): shows the
 # excess shed with 503 + Retry-After, bounded latency and memory. Not part of
 # `make test`. Arguments: OVERLOAD_ARGS="SECONDS CONCURRENCY QUEUE_CAPACITY MAX_BATCH".
 overload: $(VENV_STAMP) $(FIXTURE_STAMP)
-	scripts/overload.sh $(OVERLOAD_ARGS)
+	scripts/bench/overload.sh $(OVERLOAD_ARGS)
 
 # The benchmark suite: in-process forward against timm, HTTP against LitServe
 # under oha, peak RSS, the batch-window study -> benches/results.json,

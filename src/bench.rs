@@ -1,6 +1,6 @@
 //! `seresnext-serve bench`: in-process forward throughput and latency per
 //! batch size, the figure the HTTP path is compared against and that timm
-//! eager is compared with (`scripts/compare_forward.sh`).
+//! eager is compared with (`scripts/bench/compare_forward.sh`).
 
 use std::io::Write;
 use std::path::PathBuf;

@@ -1,5 +1,5 @@
 //! Entry points for the fuzz targets in `fuzz/`, one per parser of untrusted
-//! bytes, each taking the fuzzer's raw input. `tests/fuzz_regression.rs`
+//! bytes, each taking the fuzzer's raw input. `tests/it/fuzz_regression.rs`
 //! replays the saved inputs of `fuzz/regression/<target>/` through these same
 //! functions in `make test`, so a fixed crash stays fixed without a fuzzer.
 //!

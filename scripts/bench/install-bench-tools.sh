@@ -2,7 +2,7 @@
 # Installs what `make bench` needs beyond the release binary and fixtures,
 # each part only when it is missing or its pinned version changed, so a second
 # run does nothing:
-#   - scripts/requirements-bench.txt (LitServe, matplotlib) into .venv, with a
+#   - scripts/bench/requirements-bench.txt (LitServe, matplotlib) into .venv, with a
 #     stamp file recording the requirements it installed;
 #   - the HTTP load generator oha, from crates.io, into target/bench-tools.
 set -euo pipefail
@@ -17,11 +17,11 @@ if [ ! -x "$venv/bin/python" ]; then
   exit 1
 fi
 
-want=$(sha256sum scripts/requirements-bench.txt | cut -d' ' -f1)
+want=$(sha256sum scripts/bench/requirements-bench.txt | cut -d' ' -f1)
 stamp="$venv/.requirements-bench.sha256"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "install-bench-tools: scripts/requirements-bench.txt -> $venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/requirements-bench.txt
+  echo "install-bench-tools: scripts/bench/requirements-bench.txt -> $venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r scripts/bench/requirements-bench.txt
   echo "$want" > "$stamp"
 fi
 

@@ -406,7 +406,7 @@ def markdown(results, chart_path, out_path):
         "",
         "### In-process forward pass",
         "",
-        "`seresnext-serve bench` against timm eager (`scripts/bench_timm.py`), same "
+        "`seresnext-serve bench` against timm eager (`scripts/bench/bench_timm.py`), same "
         "threads, alternating per batch size. img/s over the timed passes; p50 is one pass.",
         "",
         table(

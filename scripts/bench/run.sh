@@ -3,7 +3,7 @@
 # from the same machine state, written to benches/results.json, then
 # BENCHMARKS.md and benches/throughput_p99.png regenerated from it.
 #   1. In-process forward: `seresnext-serve bench` against timm eager
-#      (scripts/bench_timm.py), alternating per batch size. On CUDA too when
+#      (scripts/bench/bench_timm.py), alternating per batch size. On CUDA too when
 #      `nvidia-smi -L` works.
 #   2. HTTP: our server (all three models, fixture weights, CPU) and a LitServe
 #      server of timm's seresnext50_32x4d (scripts/bench/litserve_server.py),
@@ -90,7 +90,7 @@ ours_forward() {  # model device dtype batches
 timm_forward() {  # model device label batches [flags]
   local model=$1 device=$2 label=$3 batches=$4
   shift 4
-  "$python" scripts/bench_timm.py --model "${timm_name[$model]}" --device "$device" \
+  "$python" scripts/bench/bench_timm.py --model "${timm_name[$model]}" --device "$device" \
     --weights "$fixtures/$model.safetensors" \
     --threads "$threads" --batch-sizes "$batches" --warmup "$warmup" \
     --iterations "$(passes "$model")" "$@" |

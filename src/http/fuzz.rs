@@ -1,5 +1,5 @@
 //! The request parsers as functions of one byte string, for the fuzz targets
-//! in `fuzz/` and their regression replay (`tests/fuzz_regression.rs`); see
+//! in `fuzz/` and their regression replay (`tests/it/fuzz_regression.rs`); see
 //! [`crate::fuzzing`].
 //!
 //! Each entry point cuts its input into the pieces a real request has

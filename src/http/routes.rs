@@ -41,7 +41,7 @@ const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> 
 pub const METRICS_PATH: &str = "/metrics";
 
 /// Every operation of the API, exactly as `openapi.yaml` documents it
-/// (`tests/api.rs` checks both directions). GET routes also answer HEAD.
+/// (`tests/it/api/spec.rs` checks both directions). GET routes also answer HEAD.
 pub const ROUTES: &[Route] = &[
     route("GET", "/healthz", Endpoint::Live),
     route("GET", "/readyz", Endpoint::Ready),

@@ -1,6 +1,6 @@
 //! ImageNet-1k class names, shipped with the binary.
 //!
-//! The table comes from the timm package (`scripts/gen_labels.py`), so a
+//! The table comes from the timm package (`scripts/fixtures/gen_labels.py`), so a
 //! class id maps to exactly the description timm prints for it.
 
 use std::sync::OnceLock;

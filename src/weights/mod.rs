@@ -329,8 +329,8 @@ mod tests {
         ));
     }
 
-    // Written by scripts/make_weight_fixtures.py with torch 2.11, so that
-    // these tests run without Python; tests/weights_formats.rs checks values.
+    // Written by scripts/fixtures/make_weight_fixtures.py with torch 2.11, so that
+    // these tests run without Python; tests/it/weights_formats.rs checks values.
     const ZIP: &[u8] = include_bytes!("testdata/tiny_zip.pth");
     const LEGACY: &[u8] = include_bytes!("testdata/tiny_legacy.pth");
     const SAFETENSORS: &[u8] = include_bytes!("testdata/tiny.safetensors");

@@ -1,0 +1,68 @@
+"""timm eager forward throughput, the in-process reference for `seresnext-serve bench`.
+
+    python scripts/bench/bench_timm.py --model seresnext50_32x4d --threads 2 --batch-sizes 1,8
+
+Prints one JSON line per batch size, in the same shape as the Rust bench.
+Options: --channels-last, --amp (CUDA autocast fp16), --device cpu|cuda.
+"""
+import argparse
+import json
+import time
+
+import timm
+import torch
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="seresnext50_32x4d")
+    parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--batch-sizes", default="1,8")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--amp", action="store_true")
+    parser.add_argument("--weights", help="a .safetensors state dict (default: timm's random init)")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    model = timm.create_model(args.model, pretrained=False)
+    if args.weights:
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(args.weights))
+    model = model.eval().to(device)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    for batch_size in [int(b) for b in args.batch_sizes.split(",")]:
+        x = torch.randn(batch_size, 3, 224, 224, device=device)
+        if args.channels_last:
+            x = x.to(memory_format=torch.channels_last)
+
+        def step():
+            with torch.inference_mode(), torch.autocast(device.type, enabled=args.amp):
+                out = model(x).softmax(-1).float().cpu()
+            return out
+
+        for _ in range(args.warmup):
+            step()
+        times = []
+        started = time.perf_counter()
+        for _ in range(max(1, args.iterations)):
+            t = time.perf_counter()
+            step()
+            times.append(time.perf_counter() - t)
+        total = time.perf_counter() - started
+        times.sort()
+        at = lambda q: times[round((len(times) - 1) * q)] * 1e3
+        print(json.dumps({
+            "model": f"timm/{args.model}", "device": args.device, "batch_size": batch_size,
+            "iterations": len(times), "images_per_second": batch_size * len(times) / total,
+            "p50_ms": at(0.5), "p90_ms": at(0.9), "min_ms": times[0] * 1e3,
+        }), flush=True)
+
+
+if __name__ == "__main__":
+    main()
