@@ -57,9 +57,10 @@ test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools contract-tools lint deny fuzz-
 
 # The cargo-fuzz crate in fuzz/ still compiles against the library (it has its
 # own Cargo.lock and workspace, so `cargo test` never builds it). A plain
-# `cargo check` on stable, no fuzzer needed; its own target dir under target/.
+# `cargo check` on stable, no fuzzer needed. It shares the service's target
+# dir and dev profile, so the dependencies `lint` checked are reused.
 fuzz-check: $(VENV_STAMP)
-	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target/fuzz-check cargo check --locked --bins
+	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target cargo check --locked --bins
 
 # cargo-deny over the dependency tree (deny.toml): licenses, duplicate and
 # wildcard bans, crates.io as the only source. Installs cargo-deny on first
