@@ -8,11 +8,13 @@
 mod catalog;
 mod device;
 mod engine;
+mod error;
 mod layers;
 mod net;
 mod params;
 
 use std::path::Path;
+use std::sync::{Mutex, PoisonError};
 
 use tch::{Device, Kind, TchError, Tensor};
 
@@ -21,46 +23,10 @@ pub use device::{
     check_device, device_label, place_replicas, place_replicas_here, resolve_device, DeviceError,
 };
 pub use engine::{engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard};
+pub use error::ModelError;
 
 use crate::config::Precision;
-use crate::weights::{self, Checkpoint, WeightsError};
-
-/// Why a model could not be loaded or run.
-#[derive(Debug, thiserror::Error)]
-pub enum ModelError {
-    #[error(transparent)]
-    Weights(#[from] WeightsError),
-    #[error(
-        "checkpoint does not match the architecture: missing {missing:?}; unexpected {unexpected:?}; mismatched {mismatched:?}"
-    )]
-    CheckpointMismatch {
-        missing: Vec<String>,
-        unexpected: Vec<String>,
-        mismatched: Vec<String>,
-    },
-    #[error("input must be {expected} bytes (a {side}x{side} RGB crop), got {actual}")]
-    BadInput {
-        expected: usize,
-        actual: usize,
-        side: u32,
-    },
-    #[error("a normalized input must be {expected} floats (3x{side}x{side}), got {actual}")]
-    BadNormalizedInput {
-        expected: usize,
-        actual: usize,
-        side: u32,
-    },
-    #[error("libtorch: {0}")]
-    Torch(#[from] TchError),
-    #[error(
-        "{precision} needs BatchNorm folded (fold_bn = true): unfolded, its running statistics \
-         would be cast to half precision with the weights"
-    )]
-    HalfPrecisionWithoutFolding { precision: Precision },
-    /// A failure of an engine other than libtorch, in its own words.
-    #[error("{0}")]
-    Engine(String),
-}
+use crate::weights::{self, Checkpoint};
 
 /// One image of a batch, in either form the engine accepts. Borrowed, so a
 /// batch can be assembled from queued items (and padding) without copies.
@@ -149,6 +115,11 @@ impl Classifier {
     /// A model with seeded random weights, for configs that ask for them
     /// explicitly (demos and tests); its predictions mean nothing.
     pub fn random(id: ModelId, seed: u64, options: LoadOptions) -> Result<Self, ModelError> {
+        // libtorch's CPU generator is process-wide: replicas loading at the
+        // same time would draw from one stream in turns and get different
+        // weights. One at a time, each from its own seed, they are identical.
+        static RANDOM_INIT: Mutex<()> = Mutex::new(());
+        let _one_at_a_time = RANDOM_INIT.lock().unwrap_or_else(PoisonError::into_inner);
         Self::build(id, params::ParamStore::random(seed), options)
     }
 
@@ -401,3 +372,6 @@ fn tensor_to_vec(tensor: &Tensor) -> Result<Vec<f32>, ModelError> {
     host.f_copy_data(&mut flat, numel)?;
     Ok(flat)
 }
+
+#[cfg(test)]
+mod tests;

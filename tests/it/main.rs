@@ -15,6 +15,7 @@ mod bad_input;
 mod classify_cli;
 mod contract;
 mod deploy_files;
+mod devices;
 mod failover;
 mod fuzz_regression;
 mod hardening;
