@@ -38,8 +38,9 @@ $(FIXTURE_STAMP): $(VENV_STAMP) scripts/make_fixtures.py scripts/make_weight_fix
 	touch $@
 
 # Prometheus/promtool, nginx and the docker/ validators (tests/deploy_files.rs,
-# tests/nginx_proxy.rs, tests/prometheus_scrape.rs). The script skips whatever
-# is already there.
+# tests/nginx_proxy.rs, tests/prometheus_scrape.rs), and chromium for the
+# browser test of the pages (tests/ui.rs). The script skips whatever is
+# already there.
 deploy-tools:
 	scripts/install-deploy-tools.sh
 

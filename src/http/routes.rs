@@ -65,7 +65,11 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/ui/app.js", Endpoint::Ui(&ui::APP_JS)),
     route("GET", "/ui/app.css", Endpoint::Ui(&ui::APP_CSS)),
     route("GET", "/ui/docs.js", Endpoint::Ui(&ui::DOCS_JS)),
-    route("GET", "/ui/swagger-ui-bundle.js", Endpoint::Ui(&ui::SWAGGER_JS)),
+    route(
+        "GET",
+        "/ui/swagger-ui-bundle.js",
+        Endpoint::Ui(&ui::SWAGGER_JS),
+    ),
     route("GET", "/ui/swagger-ui.css", Endpoint::Ui(&ui::SWAGGER_CSS)),
 ];
 

@@ -97,7 +97,10 @@ pub(super) const SWAGGER_CSS: Asset = asset(
 pub(super) fn serve(asset: &'static Asset) -> Response {
     (
         [
-            (header::CONTENT_TYPE, HeaderValue::from_static(asset.content_type)),
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(asset.content_type),
+            ),
             (
                 header::CONTENT_SECURITY_POLICY,
                 HeaderValue::from_static(asset.csp),
@@ -107,7 +110,10 @@ pub(super) fn serve(asset: &'static Asset) -> Response {
                 HeaderValue::from_static("nosniff"),
             ),
             // The pages link nowhere; nothing about them needs to leave.
-            (header::REFERRER_POLICY, HeaderValue::from_static("no-referrer")),
+            (
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            ),
             // Files change with the binary, which has no version in these
             // URLs: a browser asks again rather than keeping a stale copy.
             (header::CACHE_CONTROL, HeaderValue::from_static("no-cache")),
@@ -130,7 +136,14 @@ mod tests {
     fn pages_have_no_inline_script_or_style_and_only_relative_urls() {
         for page in [&PAGE, &DOCS] {
             let html = std::str::from_utf8(page.body).unwrap();
-            for forbidden in ["<style", " style=", "javascript:", "=\"/", "http:", "https:"] {
+            for forbidden in [
+                "<style",
+                " style=",
+                "javascript:",
+                "=\"/",
+                "http:",
+                "https:",
+            ] {
                 assert!(!html.contains(forbidden), "{forbidden:?} in a page");
             }
             assert!(!has_event_handler_attribute(html), "inline handler");

@@ -82,7 +82,10 @@ async fn ui_off_answers_404_for_every_page_and_serves_the_api() {
         let (status, headers, body) = get(&state, path).await;
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(headers[header::CONTENT_TYPE], "application/json", "{path}");
-        assert!(String::from_utf8_lossy(&body).contains("not_found"), "{path}");
+        assert!(
+            String::from_utf8_lossy(&body).contains("not_found"),
+            "{path}"
+        );
     }
     let (status, _, _) = get(&state, "/v1/models").await;
     assert_eq!(status, StatusCode::OK);
