@@ -53,9 +53,8 @@ async fn pages_and_assets_are_served_with_their_types_and_a_csp() {
         ] {
             assert!(csp.contains(directive), "{path}: {directive} not in {csp}");
         }
-        // Inline styles only where Swagger UI needs them.
-        assert_eq!(csp.contains("'unsafe-inline'"), path == "/docs", "{path}");
-        assert!(!csp.contains("unsafe-eval"), "{path}");
+        // Swagger UI included: no inline script or style, no eval.
+        assert!(!csp.contains("unsafe-"), "{path}: {csp}");
         assert!(!body.is_empty(), "{path}");
         assert!(headers.contains_key("x-request-id"), "{path}");
     }
