@@ -11,6 +11,10 @@
 //!   shows the name and the API's error about it as text; nothing runs.
 //! - `/docs`: Swagger UI lists every path of `openapi.yaml`, and "Try it
 //!   out" on `GET /v1/models` gets a 200 from this very server.
+//! - Behind docker/nginx/nginx.conf under a path prefix (`/seresnext/`),
+//!   with an API key: the page asks for the key, keeps it for the tab and
+//!   classifies through the prefix; `/seresnext/docs` lists the paths and
+//!   "Try it out", authorized, calls `/seresnext/v1/models`.
 //!
 //! Chromium comes from `scripts/install-deploy-tools.sh` (`make test` runs
 //! it); without it this test fails, as a page nobody opened is not tested.
@@ -26,7 +30,8 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use cdp::Browser;
-use common::server::{photo, start_server, MODEL};
+use common::server::{photo, start_server, TestServer, MODEL};
+use seresnext_serve::config::ApiKey;
 
 /// Enough for a CPU classification on a busy 2-core machine.
 const RESULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,6 +40,12 @@ const RESULT_TIMEOUT: Duration = Duration::from_secs(30);
 const CSP_RECORDER: &str = "window.__csp = [];
 document.addEventListener('securitypolicyviolation',
   (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));";
+
+/// The key of the server behind nginx (at least 16 characters).
+const KEY: &str = "ui-test-key-0123456789";
+
+/// The path prefix nginx serves the API under.
+const PREFIX: &str = "/seresnext";
 
 /// A model name that would run script if the page ever used it as HTML.
 const HOSTILE: &str = "<img src=x onerror=\"window.__xss=1\"><script>window.__xss=2</script>";
@@ -58,29 +69,31 @@ fn documented_paths() -> BTreeSet<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_pages_work_in_a_real_browser() {
-    let started = Instant::now();
-    let server = start_server(|_| {}).await;
-    let photo_path = common::fixture_path("photos/chelsea.jpg");
-
-    // What the API itself answers for the photo.
-    let answer: Value = server
+/// The label the API itself gives the photo first.
+async fn api_top1(server: &TestServer, key: Option<&str>) -> String {
+    let mut request = server
         .client
         .post(server.url(&format!("/v1/models/{MODEL}:predict")))
         .header("content-type", "image/jpeg")
-        .body(photo("chelsea.jpg"))
+        .body(photo("chelsea.jpg"));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    let answer: Value = request
         .send()
         .await
         .expect("predict")
         .json()
         .await
         .expect("JSON");
-    let expected = answer["predictions"][0]["top_k"][0]["label"]
+    answer["predictions"][0]["top_k"][0]["label"]
         .as_str()
-        .expect("a label")
-        .to_owned();
+        .unwrap_or_else(|| panic!("no label in {answer}"))
+        .to_owned()
+}
 
+/// A browser that records CSP violations in `window.__csp`.
+async fn browser() -> Browser {
     let mut browser = Browser::launch(1100, 820).await;
     browser
         .call(
@@ -88,27 +101,29 @@ async fn the_pages_work_in_a_real_browser() {
             json!({"source": CSP_RECORDER}),
         )
         .await;
+    browser
+}
 
-    // The try-it page: choose the photo, wait for its card.
-    browser.navigate(&server.url("/")).await;
-    let models = browser
+/// The names in the page's model list, once it is filled.
+async fn model_list(browser: &mut Browser) -> Value {
+    browser
         .wait_for(
             "!document.getElementById('model').disabled && \
              Array.from(document.getElementById('model').options, (o) => o.value)",
             "the model list",
             RESULT_TIMEOUT,
         )
+        .await
+}
+
+/// Chooses the fixture photo and returns its card once answered.
+async fn classify(browser: &mut Browser) -> Value {
+    browser
+        .eval("document.getElementById('results').replaceChildren()")
         .await;
-    assert_eq!(models, json!([MODEL]));
-    let state = browser
-        .eval("document.getElementById('model-state').textContent")
-        .await;
-    assert!(
-        state.as_str().is_some_and(|s| s.starts_with("ready")),
-        "{state}"
-    );
+    let photo_path = common::fixture_path("photos/chelsea.jpg");
     browser.choose_file("#files", &photo_path).await;
-    let card = browser
+    browser
         .wait_for(
             "(() => { const c = document.querySelector('.result:not([data-state=pending])');
                return c && {
@@ -117,14 +132,20 @@ async fn the_pages_work_in_a_real_browser() {
                  bars: c.querySelectorAll('.top .bar span').length,
                  timing: Array.from(c.querySelectorAll('.timing dt'), (e) => e.textContent),
                  thumb: c.querySelector('.thumb').naturalWidth > 0,
-                 error: c.querySelector('.error').textContent,
+                 error_type: c.querySelector('.error-type').textContent,
+                 error: c.querySelector('.error-text').textContent,
                }; })()",
             "the photo's result",
             RESULT_TIMEOUT,
         )
-        .await;
+        .await
+}
+
+/// The card shows `expected` first, five bars, every timing, the thumbnail.
+#[track_caller]
+fn assert_classified(card: &Value, expected: &str) {
     assert_eq!(card["state"], "done", "{card}");
-    assert_eq!(card["labels"][0], expected.as_str(), "{card}");
+    assert_eq!(card["labels"][0], expected, "{card}");
     assert_eq!(card["labels"].as_array().map(Vec::len), Some(5), "{card}");
     assert_eq!(card["bars"], 5, "{card}");
     for timing in ["preprocess", "queue", "inference", "total"] {
@@ -134,57 +155,11 @@ async fn the_pages_work_in_a_real_browser() {
         );
     }
     assert_eq!(card["thumb"], true, "the thumbnail shows: {card}");
-    assert_eq!(
-        browser.eval("window.__csp").await,
-        json!([]),
-        "CSP violations on /"
-    );
-    let shot = browser.screenshot().await;
-    std::fs::write(artifacts().join("try-it.png"), &shot).expect("write screenshot");
+}
 
-    // Hostile text: the page's model list says a model has markup for a
-    // name; its name and the API's 404 about it must show as text only.
-    browser
-        .call(
-            "Fetch.enable",
-            json!({"patterns": [{"urlPattern": "*/v1/models", "requestStage": "Request"}]}),
-        )
-        .await;
-    browser.fake_json = Some(json!({"models": [{
-        "name": HOSTILE, "ready": true, "device": "cpu", "requested_device": "cpu",
-        "dtype": "fp32", "replicas": 1, "ready_replicas": 1, "random_weights": false,
-    }]}));
-    browser.navigate(&server.url("/")).await;
-    let option = browser
-        .wait_for(
-            "!document.getElementById('model').disabled && \
-             document.getElementById('model').options[0].textContent",
-            "the hostile model list",
-            RESULT_TIMEOUT,
-        )
-        .await;
-    assert_eq!(option, HOSTILE);
-    browser.call("Fetch.disable", json!({})).await;
-    browser.choose_file("#files", &photo_path).await;
-    let error = browser
-        .wait_for(
-            "(() => { const c = document.querySelector('.result[data-state=error]');
-               return c && [c.querySelector('.error-type').textContent,
-                            c.querySelector('.error-text').textContent]; })()",
-            "the API's error",
-            RESULT_TIMEOUT,
-        )
-        .await;
-    assert_eq!(error[0], "model_not_found", "{error}");
-    assert!(error[1].as_str().unwrap().contains("<script>"), "{error}");
-    let executed = browser
-        .eval("[typeof window.__xss, document.querySelectorAll('script:not([src]), img[src=x]').length]")
-        .await;
-    assert_eq!(executed, json!(["undefined", 0]), "the hostile name ran");
-    assert_eq!(browser.eval("window.__csp").await, json!([]));
-
-    // The API reference: every path, and one call through "Try it out".
-    browser.navigate(&server.url("/docs")).await;
+/// On a loaded `/docs`: every path of `openapi.yaml` is listed, and "Try it
+/// out" on `GET /v1/models` answers 200; returns the URL it called.
+async fn check_docs(browser: &mut Browser) -> Value {
     let shown = browser
         .wait_for(
             "(() => { const p = Array.from(document.querySelectorAll('.opblock-summary-path'),
@@ -229,17 +204,182 @@ async fn the_pages_work_in_a_real_browser() {
         ))
         .await;
     assert_eq!(status, "200", "Try it out calls this server: {url}");
-    assert_eq!(url, server.url("/v1/models"));
-    let violations = browser.eval("window.__csp").await;
-    assert_eq!(violations, json!([]), "CSP violations on /docs");
+    assert_eq!(
+        browser.eval("window.__csp").await,
+        json!([]),
+        "CSP violations on /docs"
+    );
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_in_a_real_browser() {
+    let started = Instant::now();
+    let server = start_server(|_| {}).await;
+    let expected = api_top1(&server, None).await;
+    let mut browser = browser().await;
+
+    // The try-it page: choose the photo, wait for its card.
+    browser.navigate(&server.url("/")).await;
+    assert_eq!(model_list(&mut browser).await, json!([MODEL]));
+    let state = browser
+        .eval("document.getElementById('model-state').textContent")
+        .await;
+    assert!(
+        state.as_str().is_some_and(|s| s.starts_with("ready")),
+        "{state}"
+    );
+    let key_form = browser
+        .eval("document.getElementById('key-form').hidden")
+        .await;
+    assert_eq!(key_form, true, "no key asked for without one");
+    let card = classify(&mut browser).await;
+    assert_classified(&card, &expected);
+    assert_eq!(
+        browser.eval("window.__csp").await,
+        json!([]),
+        "CSP violations on /"
+    );
+    let shot = browser.screenshot().await;
+    std::fs::write(artifacts().join("try-it.png"), &shot).expect("write screenshot");
+
+    // Hostile text: the page's model list says a model has markup for a
+    // name; its name and the API's 404 about it must show as text only.
+    browser
+        .call(
+            "Fetch.enable",
+            json!({"patterns": [{"urlPattern": "*/v1/models", "requestStage": "Request"}]}),
+        )
+        .await;
+    browser.fake_json = Some(json!({"models": [{
+        "name": HOSTILE, "ready": true, "device": "cpu", "requested_device": "cpu",
+        "dtype": "fp32", "replicas": 1, "ready_replicas": 1, "random_weights": false,
+    }]}));
+    browser.navigate(&server.url("/")).await;
+    assert_eq!(model_list(&mut browser).await, json!([HOSTILE]));
+    browser.call("Fetch.disable", json!({})).await;
+    let card = classify(&mut browser).await;
+    assert_eq!(card["state"], "error", "{card}");
+    assert_eq!(card["error_type"], "model_not_found", "{card}");
+    assert!(
+        card["error"].as_str().unwrap().contains("<script>"),
+        "{card}"
+    );
+    let executed = browser
+        .eval("[typeof window.__xss, document.querySelectorAll('script:not([src]), img[src=x]').length]")
+        .await;
+    assert_eq!(executed, json!(["undefined", 0]), "the hostile name ran");
+    assert_eq!(browser.eval("window.__csp").await, json!([]));
+
+    // The API reference: every path, and one call through "Try it out".
+    browser.navigate(&server.url("/docs")).await;
+    assert_eq!(check_docs(&mut browser).await, server.url("/v1/models"));
     let shot = browser.screenshot().await;
     std::fs::write(artifacts().join("docs.png"), &shot).expect("write screenshot");
 
     browser.close().await;
     server.stop().await;
+    println!("ui: pages in chromium passed in {:.1?}", started.elapsed());
+}
+
+/// docker/nginx/nginx.conf with a `/seresnext/` location in front of the
+/// committed `location /`, stripping the prefix as the README says to.
+fn prefixed_nginx_config(upstream: std::net::SocketAddr, port: u16) -> String {
+    let config = common::nginx::loopback_config(
+        &common::nginx::committed_config(),
+        [upstream, upstream],
+        port,
+    );
+    let prefixed = format!(
+        "location = {PREFIX} {{ return 301 {PREFIX}/; }}
+        location {PREFIX}/ {{
+            proxy_pass http://seresnext/;
+            proxy_http_version 1.1;
+            proxy_set_header Connection \"\";
+        }}
+        location / {{"
+    );
+    assert!(config.contains("location / {"), "nginx.conf proxies /");
+    config.replacen("location / {", &prefixed, 1)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pages_work_behind_nginx_under_a_prefix_with_an_api_key() {
+    let started = Instant::now();
+    let server = start_server(|config| config.server.api_key = ApiKey::new(KEY)).await;
+    let expected = api_top1(&server, Some(KEY)).await;
+
+    let dir = tempfile::tempdir().expect("nginx dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port();
+    let config = dir.path().join("nginx.conf");
+    std::fs::write(&config, prefixed_nginx_config(server.server.addr, port)).expect("write");
+    let mut nginx = common::nginx::command(dir.path(), &config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start nginx");
+    let base = format!("http://127.0.0.1:{port}{PREFIX}");
+
+    let mut browser = browser().await;
+    // Without the trailing slash nginx redirects, so relative URLs resolve.
+    let mut loaded = false;
+    for _ in 0..50 {
+        if reqwest::get(format!("{base}/")).await.is_ok() {
+            loaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(loaded, "nginx did not start");
+    browser.navigate(&base).await;
+    let asked = browser
+        .wait_for(
+            "!document.getElementById('key-form').hidden && \
+             document.getElementById('status').textContent",
+            "the page to ask for the key",
+            RESULT_TIMEOUT,
+        )
+        .await;
+    assert_eq!(asked, "This server needs an API key.");
+    browser
+        .eval(&format!(
+            "document.getElementById('api-key').value = '{KEY}';
+             document.getElementById('key-form').requestSubmit(); true"
+        ))
+        .await;
+    assert_eq!(model_list(&mut browser).await, json!([MODEL]));
+    let stored = browser
+        .eval("sessionStorage.getItem('seresnext-serve.api-key')")
+        .await;
+    assert_eq!(stored, KEY, "the key is kept for the tab");
+    let card = classify(&mut browser).await;
+    assert_classified(&card, &expected);
+    assert_eq!(browser.eval("location.href").await, format!("{base}/"));
+    assert_eq!(browser.eval("window.__csp").await, json!([]));
+
+    browser.navigate(&format!("{base}/docs")).await;
+    browser
+        .wait_for(
+            // Only once the spec (and its bearerAuth scheme) has loaded.
+            &format!(
+                "window.ui && document.querySelector('.opblock') &&
+                 (window.ui.preauthorizeApiKey('bearerAuth', '{KEY}'),
+                  window.ui.authSelectors.authorized().size > 0)"
+            ),
+            "Swagger UI to take the key",
+            RESULT_TIMEOUT,
+        )
+        .await;
+    assert_eq!(check_docs(&mut browser).await, format!("{base}/v1/models"));
+
+    browser.close().await;
+    common::nginx::stop(&mut nginx);
+    server.stop().await;
     println!(
-        "ui: browser test passed in {:.1?}; screenshots in {}",
-        started.elapsed(),
-        artifacts().display()
+        "ui: behind nginx under {PREFIX} passed in {:.1?}",
+        started.elapsed()
     );
 }
