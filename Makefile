@@ -38,8 +38,9 @@ $(FIXTURE_STAMP): $(VENV_STAMP) scripts/fixtures/make_fixtures.py scripts/fixtur
 	touch $@
 
 # Prometheus/promtool, nginx and the docker/ validators (tests/it/deploy_files.rs,
-# tests/it/nginx_proxy.rs, tests/it/prometheus_scrape.rs). The script skips whatever
-# is already there.
+# tests/it/nginx_proxy.rs, tests/it/prometheus_scrape.rs), and chromium for the
+# browser test of the pages (tests/it/ui.rs). The script skips whatever is
+# already there.
 deploy-tools:
 	scripts/deploy/install-deploy-tools.sh
 

@@ -40,7 +40,8 @@
 //! Edge (imports only `infer`, `config` and `metrics`):
 //! - [`http`]: the V1 and KServe V2 rooms (handlers, parsing, DTOs), the
 //!   shared extractors and error → status mapping, health and metrics; the
-//!   optional API key, CORS and the body-read deadline.
+//!   optional API key, CORS and the body-read deadline; the pages for people
+//!   (the try-it page at `/`, Swagger UI at `/docs`), embedded in the binary.
 //!
 //! Root:
 //! - [`server`]: wiring (weights, queues, replicas → the facade), listeners

@@ -7,7 +7,9 @@
 #   - Debian's nginx, for `nginx -t` on docker/nginx/nginx.conf and for
 #     tests/it/nginx_proxy.rs, which runs that file in front of live upstreams;
 #   - the Python validators of scripts/deploy/requirements-deploy.txt;
-#   - the npm packages of scripts/deploy/servicemonitor-check (ServiceMonitor schema).
+#   - the npm packages of scripts/deploy/servicemonitor-check (ServiceMonitor schema);
+#   - Debian's chromium, the headless browser tests/it/ui.rs drives over the
+#     DevTools protocol (the try-it page and /docs).
 # The last two go to target/deploy-tools, outside the source tree.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +19,7 @@ apt_packages=()
 command -v prometheus >/dev/null && command -v promtool >/dev/null || apt_packages+=(prometheus)
 command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx-light)
 command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
+command -v chromium >/dev/null || [ -n "${SERESNEXT_CHROMIUM:-}" ] || apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
   sudo=()
   [ "$(id -u)" -eq 0 ] || sudo=(sudo)

@@ -86,6 +86,11 @@ pub struct ServerConfig {
     /// Origins (`https://app.example.com`) allowed to call the API from a
     /// browser; empty = no CORS headers at all, so browsers refuse cross-origin calls.
     pub cors_allow_origins: Vec<String>,
+    /// Serve the pages a person opens in a browser: the try-it page (`/`),
+    /// the API reference (`/docs`), `/openapi.yaml` and their assets under
+    /// `/ui/`. Off, those paths answer 404, for deployments that want no
+    /// HTML on the API port.
+    pub ui: bool,
     /// Size of the bounded CPU pool for decode/resize; 0 = number of cores.
     /// Kept separate from the async runtime so decoding never stalls I/O.
     pub preprocess_threads: usize,
@@ -114,6 +119,7 @@ impl Default for ServerConfig {
             body_read_timeout_ms: 30_000,
             api_key: ApiKey::default(),
             cors_allow_origins: Vec::new(),
+            ui: true,
             preprocess_threads: 0,
             intra_op_threads: 0,
             shutdown_grace_ms: 0,

@@ -125,13 +125,16 @@ mod tests {
         assert_eq!(allowed_methods("/v2/models/m"), "GET, HEAD");
         assert_eq!(allowed_methods("/v2/models/a:b/ready"), "GET, HEAD");
         assert_eq!(allowed_methods("/v2/models/m/infer"), "POST");
+        assert_eq!(allowed_methods("/"), "GET, HEAD");
+        assert_eq!(allowed_methods("/ui/app.js"), "GET, HEAD");
     }
 
     #[test]
     fn paths_no_route_serves_allow_nothing() {
         for path in [
-            "/",
+            "//",
             "/nope",
+            "/ui/nope.js",
             "/healthz/",
             "/v1/models/",
             "/v1/models/m/extra",

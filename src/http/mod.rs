@@ -21,7 +21,9 @@
 //! - `health`: liveness, readiness and `/metrics`; `encoding`: base64 images;
 //! - `allow`: the `Allow` header of a 405, from the documented routes;
 //! - `security`: the optional API key on the guarded routes and CORS;
-//!   `body_deadline`: the whole-body read deadline against slow uploads.
+//!   `body_deadline`: the whole-body read deadline against slow uploads;
+//! - `ui`: the try-it page (`/`), the API reference (`/docs`, Swagger UI)
+//!   and `/openapi.yaml`, embedded in the binary, with their CSP.
 //!
 //! Every response carries `x-request-id` (the client's, or a fresh UUID v4),
 //! and every request runs in a tracing span that records it.
@@ -40,6 +42,9 @@ mod routes;
 mod security;
 #[cfg(test)]
 mod tests;
+mod ui;
+#[cfg(test)]
+mod ui_tests;
 mod v1;
 mod v2;
 
@@ -83,12 +88,15 @@ impl AppState {
 
 /// The public API. `/metrics` is on it unless `server.metrics_port` gives
 /// metrics their own listener: that setting exists to keep metrics off the
-/// public network, so the main port then answers 404 for it.
+/// public network, so the main port then answers 404 for it. The pages
+/// (`/`, `/docs`, `/openapi.yaml`, `/ui/...`) are on it unless `server.ui`
+/// is off, for deployments that want no HTML; then they answer 404 too.
 pub fn router(state: AppState) -> Router {
     let separate_metrics = state.server.has_separate_metrics_listener();
-    let routes = ROUTES
-        .iter()
-        .filter(|route| !(separate_metrics && route.path == METRICS_PATH));
+    let ui = state.server.ui;
+    let routes = ROUTES.iter().filter(|route| {
+        !(separate_metrics && route.path == METRICS_PATH) && (ui || !route.is_ui())
+    });
     build(routes, state)
 }
 

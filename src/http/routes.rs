@@ -3,6 +3,7 @@
 
 use axum::routing::{get, post, MethodRouter};
 
+use super::ui::{self, Asset};
 use super::{health, v1, v2, AppState};
 
 /// One documented operation: its method and OpenAPI path.
@@ -27,6 +28,9 @@ enum Endpoint {
     ModelMetadataV2,
     ModelReadyV2,
     InferV2,
+    /// A page, the spec or a page's asset, embedded in the binary; only
+    /// routed with `server.ui` on.
+    Ui(&'static Asset),
 }
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
@@ -55,6 +59,18 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v2/models/{model}", Endpoint::ModelMetadataV2),
     route("GET", "/v2/models/{model}/ready", Endpoint::ModelReadyV2),
     route("POST", "/v2/models/{model}/infer", Endpoint::InferV2),
+    route("GET", "/", Endpoint::Ui(&ui::PAGE)),
+    route("GET", "/docs", Endpoint::Ui(&ui::DOCS)),
+    route("GET", "/openapi.yaml", Endpoint::Ui(&ui::OPENAPI)),
+    route("GET", "/ui/app.js", Endpoint::Ui(&ui::APP_JS)),
+    route("GET", "/ui/app.css", Endpoint::Ui(&ui::APP_CSS)),
+    route("GET", "/ui/docs.js", Endpoint::Ui(&ui::DOCS_JS)),
+    route(
+        "GET",
+        "/ui/swagger-ui-bundle.js",
+        Endpoint::Ui(&ui::SWAGGER_JS),
+    ),
+    route("GET", "/ui/swagger-ui.css", Endpoint::Ui(&ui::SWAGGER_CSS)),
 ];
 
 impl Route {
@@ -68,11 +84,12 @@ impl Route {
 
     /// Whether the route answers without the API key. Probes and metrics do:
     /// orchestrators and Prometheus carry no token, and those routes reveal
-    /// nothing about inputs. Matched exhaustively, so a new endpoint needs a
-    /// decision here.
+    /// nothing about inputs. So do the pages: they are the same for everyone
+    /// (the try-it page asks for the key itself and sends it on its calls).
+    /// Matched exhaustively, so a new endpoint needs a decision here.
     pub(super) fn is_public(&self) -> bool {
         match self.endpoint {
-            Endpoint::Live | Endpoint::Ready | Endpoint::Metrics => true,
+            Endpoint::Live | Endpoint::Ready | Endpoint::Metrics | Endpoint::Ui(_) => true,
             Endpoint::ListModels
             | Endpoint::ModelMetadata
             | Endpoint::Predict
@@ -81,6 +98,12 @@ impl Route {
             | Endpoint::ModelReadyV2
             | Endpoint::InferV2 => false,
         }
+    }
+
+    /// Whether `server.ui = false` leaves the route out (the pages, the
+    /// spec and their assets).
+    pub(super) fn is_ui(&self) -> bool {
+        matches!(self.endpoint, Endpoint::Ui(_))
     }
 
     pub(super) fn handler(&self) -> MethodRouter<AppState> {
@@ -95,6 +118,7 @@ impl Route {
             Endpoint::ModelMetadataV2 => get(v2::model_metadata),
             Endpoint::ModelReadyV2 => get(v2::model_ready),
             Endpoint::InferV2 => post(v2::infer),
+            Endpoint::Ui(asset) => get(move || async move { ui::serve(asset) }),
         }
     }
 }

@@ -41,4 +41,3 @@ pub enum ModelError {
     #[error("{0}")]
     Engine(String),
 }
-

@@ -7,7 +7,9 @@ fn seeded_random_weights_are_the_same_in_replicas_that_load_at_once() {
     let id = ModelId::SeResNeXt50_32x4d;
     let build = move || {
         let classifier = Classifier::random(id, 11, LoadOptions::default()).unwrap();
-        let crop: Vec<u8> = (0..classifier.input_len()).map(|i| (i % 251) as u8).collect();
+        let crop: Vec<u8> = (0..classifier.input_len())
+            .map(|i| (i % 251) as u8)
+            .collect();
         classifier.classify(&[crop.as_slice()]).unwrap().remove(0)
     };
     let replicas: Vec<_> = (0..2).map(|_| std::thread::spawn(build)).collect();

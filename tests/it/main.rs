@@ -27,4 +27,5 @@ mod parity;
 mod prometheus_scrape;
 mod python_client;
 mod serving;
+mod ui;
 mod weights_formats;

@@ -89,7 +89,7 @@ async fn unknown_models_and_routes_are_404() {
         assert_error(&metadata, 404, "model_not_found");
     }
     for path in [
-        "/",
+        "/nope",
         "/v1",
         "/v1/models/a/b",
         "/v1/models/gluon_seresnext50_32x4d/predict",
