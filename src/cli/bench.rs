@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::bench::{self, BenchArgs, BenchError};
 use crate::config::{DeviceSpec, Precision};
-use crate::model::{check_device, LoadOptions, ModelId};
+use crate::model::{LoadOptions, ModelId};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -41,13 +41,9 @@ impl Args {
     /// loaded, 1 when a batch size fails (the lines before it stand).
     pub fn run(self) -> ExitCode {
         super::set_threads(self.threads);
-        // Before the weights are read: a GPU that is not there is a sentence.
-        let device = match check_device(self.device) {
+        let device = match super::checked_device(self.device) {
             Ok(device) => device,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(2);
-            }
+            Err(exit) => return exit,
         };
         let args = BenchArgs {
             model: self.model,

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use crate::classify::{self, ClassifyArgs};
 use crate::config::{DeviceSpec, Precision};
-use crate::model::{check_device, LoadOptions, ModelId};
+use crate::model::{LoadOptions, ModelId};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -40,13 +40,9 @@ impl Args {
     /// image failed (its line says why), 2 when the model cannot be loaded.
     pub fn run(self) -> ExitCode {
         super::set_threads(self.threads);
-        // Before the weights are read: a GPU that is not there is a sentence.
-        let device = match check_device(self.device) {
+        let device = match super::checked_device(self.device) {
             Ok(device) => device,
-            Err(error) => {
-                eprintln!("error: {error}");
-                return ExitCode::from(2);
-            }
+            Err(exit) => return exit,
         };
         let args = ClassifyArgs {
             model: self.model,

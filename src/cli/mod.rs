@@ -7,6 +7,8 @@ pub mod bench;
 pub mod classify;
 pub mod serve;
 
+use std::process::ExitCode;
+
 use clap::{Parser, Subcommand};
 
 use crate::model::ModelId;
@@ -49,6 +51,15 @@ fn set_threads(threads: usize) {
     if threads > 0 {
         crate::model::set_intra_op_threads(threads);
     }
+}
+
+/// `--device`, checked before anything is read: a GPU that is not there is
+/// one sentence on stderr and exit code 2 (as for a model that cannot load).
+fn checked_device(spec: crate::config::DeviceSpec) -> Result<crate::model::Device, ExitCode> {
+    crate::model::check_device(spec).map_err(|error| {
+        eprintln!("error: {error}");
+        ExitCode::from(2)
+    })
 }
 
 #[cfg(test)]

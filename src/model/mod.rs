@@ -16,7 +16,7 @@ mod params;
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
 
-use tch::{Device, Kind, TchError, Tensor};
+use tch::{Kind, TchError, Tensor};
 
 pub use catalog::{ArchSpec, ModelId, PretrainedCfg, ALL_MODELS};
 pub use device::{
@@ -24,6 +24,8 @@ pub use device::{
 };
 pub use engine::{engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard};
 pub use error::ModelError;
+/// The device type of [`LoadOptions`], so callers need not depend on tch.
+pub use tch::Device;
 
 use crate::config::Precision;
 use crate::weights::{self, Checkpoint};

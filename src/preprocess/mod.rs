@@ -16,8 +16,11 @@
 mod decode;
 mod transform;
 
-#[cfg(test)]
-mod test_support;
+// Builders of hostile image files, for the unit tests and (with the
+// `fuzzing` feature, which the integration tests turn on) the bad-input corpus.
+#[cfg(any(test, feature = "fuzzing"))]
+#[doc(hidden)]
+pub mod test_support;
 
 pub use decode::{caught_decoder_panics, decode, DecodeLimits};
 pub use transform::{center_crop_offset, resized_size, transform, Interpolation, TransformSpec};

@@ -5,34 +5,8 @@
 use std::io::Cursor;
 
 use serde_json::Value;
-
-/// CRC-32 as PNG chunks carry it: a chunk with a wrong CRC would be refused
-/// before the header check the bombs are meant to reach.
-pub fn crc32(bytes: &[u8]) -> u32 {
-    let mut crc = 0xFFFF_FFFFu32;
-    for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 == 1 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
-        }
-    }
-    !crc
-}
-
-/// One PNG chunk: length, type, data, CRC.
-pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut chunk = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
-    chunk.extend_from_slice(kind);
-    chunk.extend_from_slice(data);
-    let mut covered = kind.to_vec();
-    covered.extend_from_slice(data);
-    chunk.extend_from_slice(&crc32(&covered).to_be_bytes());
-    chunk
-}
+// The PNG chunk builder the decoder's unit tests use too.
+use seresnext_serve::preprocess::test_support::png_chunk;
 
 /// PNG signature and an IHDR for 8-bit RGB of this size, nothing else.
 pub fn png_signature_and_ihdr(width: u32, height: u32) -> Vec<u8> {
