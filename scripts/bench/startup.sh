@@ -56,6 +56,8 @@ measure() {
     sleep 0.05
   done
   ready_s=$(python3 -c "print(f'{$(now) - $started:.2f}')")
+  # Where the time went, by model and phase (the last run's is printed).
+  curl -s "http://127.0.0.1:$port/metrics" | grep '^seresnext_model_load_seconds' > "$work/phases" || true
   hwm=$(awk '/VmHWM/ {print int($2 / 1024)}' "/proc/$pid/status")
   rss=$(awk '/VmRSS/ {print int($2 / 1024)}' "/proc/$pid/status")
   : > "$work/latency"
@@ -75,6 +77,8 @@ echo "binary=$binary models=${models[*]} runs=$runs"
 for run in $(seq "$runs"); do
   echo "run $run: $(measure)"
 done | tee "$work/runs"
+echo "phases of the last run (seconds):"
+sed 's/^seresnext_model_load_seconds/  /' "$work/phases"
 python3 - "$work/runs" <<'EOF'
 import statistics, sys
 rows = [dict(kv.split("=") for kv in line.split(": ", 1)[1].split()) for line in open(sys.argv[1]) if line.startswith("run ")]
