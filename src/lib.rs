@@ -27,7 +27,8 @@
 //!   ([`model::Classifier`] on libtorch). The only module that uses tch.
 //! - [`pool`]: resolves a model's weights to a local file (Hub, existence,
 //!   release hash) and runs replica threads that load an engine each, warm
-//!   every batch shape and serve their model's queue (no tch: it drives
+//!   the batch shapes their device needs (every bucket on a GPU, one pass on
+//!   a CPU) and serve their model's queue (no tch: it drives
 //!   [`model::Engine`]).
 //!
 //! Facade (no axum):
@@ -44,8 +45,9 @@
 //!   (the try-it page at `/`, Swagger UI at `/docs`), embedded in the binary.
 //!
 //! Root:
-//! - [`server`]: wiring (weights, queues, replicas → the facade), listeners
-//!   and the graceful shutdown sequence.
+//! - [`server`]: wiring (listeners bound first, then weights, queues,
+//!   replicas → the facade), connections served with bounds (header and
+//!   idle timeouts, a connection cap) and the graceful shutdown sequence.
 //! - [`cli`]: the command line, one flags struct per subcommand (defaults,
 //!   environment variables) and the exit codes; `main` parses and dispatches.
 //! - [`classify`]: the `classify` command, local files in, JSON lines out.

@@ -113,8 +113,8 @@ pub struct Metrics {
     /// `seresnext_rejections_total{model,reason}`: why was work turned away?
     /// Reason tokens: see [`RejectionReason`].
     pub rejections: IntCounterVec,
-    /// `seresnext_model_load_seconds{model}`: how long did building the model
-    /// and loading its weights take at startup?
+    /// `seresnext_model_load_seconds{model,phase}`: where did start-up time
+    /// go? Phases: [`LOAD_PHASES`].
     pub model_load_seconds: GaugeVec,
     /// `seresnext_model_warmup_seconds{model}`: how long did the warm-up
     /// passes take before the model was declared ready?
@@ -124,7 +124,18 @@ pub struct Metrics {
     pub model_ready: IntGaugeVec,
     /// `seresnext_build_info{version}`: which build is running? Always 1.
     pub build_info: IntGaugeVec,
+    /// `seresnext_connections_open{listener}`: connections held right now
+    /// (file descriptors, against `server.max_connections`).
+    pub connections_open: IntGaugeVec,
+    /// `seresnext_connections_refused_total{listener}`: connections closed
+    /// at once because `server.max_connections` were open.
+    pub connections_refused: IntCounterVec,
 }
+
+/// The `phase` label values of `seresnext_model_load_seconds`, in the order
+/// they run: find the weights, read the file, fold BatchNorm, build the
+/// network on its device, warm it up.
+pub const LOAD_PHASES: [&str; 5] = ["resolve", "read", "fold", "build", "warm"];
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -197,10 +208,15 @@ impl Metrics {
                 "Requests or images turned away, by reason.",
                 &["model", "reason"],
             )?,
-            model_load_seconds: gauge(
+            model_load_seconds: register(
                 r,
-                "seresnext_model_load_seconds",
-                "Time to build the model and load its weights, in seconds.",
+                GaugeVec::new(
+                    Opts::new(
+                        "seresnext_model_load_seconds",
+                        "Start-up time per phase (resolve, read, fold, build, warm), in seconds.",
+                    ),
+                    &["model", "phase"],
+                )?,
             )?,
             model_warmup_seconds: gauge(
                 r,
@@ -218,6 +234,18 @@ impl Metrics {
                 "seresnext_build_info",
                 "Build information; always 1.",
                 &["version"],
+            )?,
+            connections_open: int_gauge(
+                r,
+                "seresnext_connections_open",
+                "Open client connections, by listener.",
+                &["listener"],
+            )?,
+            connections_refused: counter(
+                r,
+                "seresnext_connections_refused_total",
+                "Connections closed at once because server.max_connections were open.",
+                &["listener"],
             )?,
             registry,
         };
@@ -250,7 +278,9 @@ impl Metrics {
             gauge.with_label_values(&labels).set(0);
         }
         self.images.with_label_values(&labels);
-        self.model_load_seconds.with_label_values(&labels);
+        for phase in LOAD_PHASES {
+            self.model_load_seconds.with_label_values(&[model, phase]);
+        }
         self.model_warmup_seconds.with_label_values(&labels);
         for reason in RejectionReason::ALL {
             self.rejections
@@ -381,7 +411,7 @@ mod tests {
         metrics.reject(model, RejectionReason::QueueFull);
         metrics
             .model_load_seconds
-            .with_label_values(&[model])
+            .with_label_values(&[model, "read"])
             .set(1.5);
         metrics
             .model_warmup_seconds

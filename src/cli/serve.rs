@@ -70,7 +70,8 @@ impl Args {
         match runtime.block_on(server::run(config, server::termination_signal())) {
             Ok(()) => ExitCode::SUCCESS,
             Err(error) => {
-                tracing::error!("{error:#}");
+                // One line, on stderr, whatever the log format: the cause
+                // was logged where it happened.
                 eprintln!("error: {error:#}");
                 ExitCode::from(1)
             }

@@ -17,6 +17,8 @@ use std::{
 
 use serde::{Deserialize, Serialize};
 
+use super::warmup::WarmupMode;
+
 use super::error::ConfigError;
 use super::{ApiKey, DeviceSpec, Precision, WeightsSource};
 
@@ -103,6 +105,16 @@ pub struct ServerConfig {
     pub drain_timeout_ms: u64,
     /// Log line format: human-readable `text` or one JSON object per line.
     pub log_format: LogFormat,
+    /// A connection that has not sent a whole request header this long after
+    /// hyper started waiting for one is closed: a slow client cannot hold a
+    /// file descriptor by trickling its headers (slowloris).
+    pub header_read_timeout_ms: u64,
+    /// A connection with no request in flight for this long is closed (HTTP/1
+    /// keep-alive, HTTP/2, and one that never sends a byte).
+    pub idle_timeout_ms: u64,
+    /// Most connections open at once per listener; past it a new connection is
+    /// accepted and closed at once (and counted), so descriptors never run out.
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -125,6 +137,9 @@ impl Default for ServerConfig {
             shutdown_grace_ms: 0,
             drain_timeout_ms: 30_000,
             log_format: LogFormat::Text,
+            header_read_timeout_ms: 30_000,
+            idle_timeout_ms: 30_000,
+            max_connections: 1024,
         }
     }
 }
@@ -138,6 +153,16 @@ impl ServerConfig {
     /// [`Self::body_read_timeout_ms`] as a `Duration`.
     pub fn body_read_timeout(&self) -> Duration {
         Duration::from_millis(self.body_read_timeout_ms)
+    }
+
+    /// [`Self::header_read_timeout_ms`] as a `Duration`.
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    /// [`Self::idle_timeout_ms`] as a `Duration`.
+    pub fn idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.idle_timeout_ms)
     }
 
     /// [`Self::shutdown_grace_ms`] as a `Duration`.
@@ -235,6 +260,9 @@ pub struct ModelConfig {
     /// Seed for `weights = "random"`, so random-weight runs are reproducible.
     #[serde(default)]
     pub random_seed: u64,
+    /// Which batch shapes run once before the model reports ready.
+    #[serde(default)]
+    pub warmup: WarmupMode,
 }
 
 /// Field defaults, shared by serde and [`ModelConfig::default`] so they agree.
@@ -276,6 +304,7 @@ impl Default for ModelConfig {
             fold_bn: defaults::fold_bn(),
             channels_last: defaults::channels_last(),
             random_seed: 0,
+            warmup: WarmupMode::default(),
         }
     }
 }

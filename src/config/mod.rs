@@ -16,6 +16,7 @@ mod file;
 mod overrides;
 mod secret;
 mod validate;
+mod warmup;
 mod weights;
 
 #[cfg(test)]
@@ -27,4 +28,5 @@ pub use file::{BatchWindow, Config, HubConfig, LogFormat, ModelConfig, ServerCon
 pub use overrides::Overrides;
 pub use secret::ApiKey;
 pub use validate::WEIGHTS_EXTENSIONS;
+pub use warmup::WarmupMode;
 pub use weights::{HubFile, WeightsSource};

@@ -98,6 +98,12 @@ fn check_server(server: &ServerConfig, problems: &mut Vec<Problem>) {
             "server.body_read_timeout_ms",
             server.body_read_timeout_ms == 0,
         ),
+        (
+            "server.header_read_timeout_ms",
+            server.header_read_timeout_ms == 0,
+        ),
+        ("server.idle_timeout_ms", server.idle_timeout_ms == 0),
+        ("server.max_connections", server.max_connections == 0),
     ];
     for (key, is_zero) in at_least_one {
         if is_zero {

@@ -32,6 +32,10 @@ pub struct Health {
     pub error: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_type: Option<&'static str>,
+    /// While loading: the models still loading or warming up, so an operator
+    /// (or a start-up script) sees what is left.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub loading: Option<Vec<&'static str>>,
 }
 
 /// `GET /healthz`, `GET /v2/health/live`.
@@ -43,6 +47,7 @@ pub async fn live(State(state): State<AppState>) -> Response {
             ready: None,
             error: Some("a model replica thread died; the process needs a restart"),
             error_type: Some("replica_lost"),
+            loading: None,
         };
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
@@ -51,6 +56,7 @@ pub async fn live(State(state): State<AppState>) -> Response {
         ready: None,
         error: None,
         error_type: None,
+        loading: None,
     })
     .into_response()
 }
@@ -65,6 +71,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
                 ready: Some(true),
                 error: None,
                 error_type: None,
+                loading: None,
             };
             return Json(body).into_response();
         }
@@ -73,11 +80,13 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Readiness::Failed => "a model failed to start; see the server log",
         Readiness::Loading => "models are still loading",
     };
+    let loading = (readiness == Readiness::Loading).then(|| state.service.loading_models());
     retry_soon(Health {
         status: readiness.status(),
         ready: Some(false),
         error: Some(error),
         error_type: readiness.error_type(),
+        loading,
     })
 }
 

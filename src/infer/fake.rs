@@ -114,6 +114,7 @@ pub(crate) fn serve_with(models: &[&str], server: &ServerConfig) -> Served {
             model: id,
             device: crate::config::DeviceSpec::Cpu,
             max_batch_size: config.max_batch_size,
+            warmup: config.warmup,
             loader: Arc::new(move |_| Ok(Box::new(FakeEngine::for_model(id)) as Box<dyn Engine>)),
         };
         threads.extend(

@@ -52,6 +52,12 @@ impl ModelHandle {
     pub(super) fn transform_spec(&self) -> TransformSpec {
         self.id.pretrained_cfg().transform_spec()
     }
+
+    /// Closes the model's queue, so its replicas exit once they have loaded
+    /// (start-up failed elsewhere and the server will not serve).
+    pub fn close_queue(&self) {
+        self.queue.close();
+    }
 }
 
 /// The engine behind the HTTP API.
@@ -117,7 +123,20 @@ impl InferenceService {
                 capacity: config.queue_capacity,
             },
             random_weights: model.random_weights(),
+            ready_after: model.state.ready_after(),
+            warmed_batch_sizes: model.state.warmed_batch_sizes(),
+            warmup: config.warmup,
         }
+    }
+
+    /// The models still loading or warming up (not failed), in config order:
+    /// what `/readyz` is waiting for.
+    pub fn loading_models(&self) -> Vec<&'static str> {
+        self.models
+            .iter()
+            .filter(|m| !m.state.is_ready() && m.state.failure().is_none())
+            .map(|m| m.id.name())
+            .collect()
     }
 
     pub(super) fn model(&self, name: &str) -> Result<&ModelHandle, InferError> {

@@ -104,6 +104,13 @@ pub struct ModelInfo {
     pub batching: BatchingInfo,
     /// Served with explicitly requested random weights: predictions mean nothing.
     pub random_weights: bool,
+    /// How long after the server started every replica was ready (`None`
+    /// while loading): what a cold start cost this model.
+    pub ready_after: Option<std::time::Duration>,
+    /// The batch sizes run before readiness (`warmup` and the device decide).
+    pub warmed_batch_sizes: Vec<usize>,
+    /// The configured warm-up setting.
+    pub warmup: crate::config::WarmupMode,
 }
 
 /// How a model batches, as configured.

@@ -4,7 +4,7 @@
 
 use tch::Device;
 
-use super::{device_label, resolve_device, Classifier, ImageInput, ModelError};
+use super::{device_label, resolve_device, Classifier, ImageInput, LoadPhases, ModelError};
 use crate::config::DeviceSpec;
 
 /// One loaded model on one device, as a replica uses it.
@@ -27,6 +27,12 @@ pub trait Engine: Send {
 
     /// Class probabilities for each image, in order.
     fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError>;
+
+    /// How long loading took, step by step (zero for an engine that does
+    /// not measure it, such as a test fake).
+    fn load_phases(&self) -> LoadPhases {
+        LoadPhases::default()
+    }
 }
 
 impl Engine for Classifier {
@@ -44,6 +50,10 @@ impl Engine for Classifier {
 
     fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
         self.classify_inputs(images)
+    }
+
+    fn load_phases(&self) -> LoadPhases {
+        Classifier::load_phases(self)
     }
 }
 

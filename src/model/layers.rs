@@ -72,7 +72,9 @@ impl ConvBn {
             groups: shape.groups as i64,
         };
         if fold_bn {
+            let started = std::time::Instant::now();
             conv.fold_batch_norm();
+            params.add_fold_time(started.elapsed());
         }
         conv
     }

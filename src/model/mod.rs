@@ -12,9 +12,12 @@ mod error;
 mod layers;
 mod net;
 mod params;
+mod phases;
+mod tensors;
 
 use std::path::Path;
 use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
 
 use tch::{Kind, TchError, Tensor};
 
@@ -24,8 +27,11 @@ pub use device::{
 };
 pub use engine::{engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard};
 pub use error::ModelError;
+pub use phases::LoadPhases;
 /// The device type of [`LoadOptions`], so callers need not depend on tch.
 pub use tch::Device;
+
+use tensors::{tensor_to_vec, to_channels_last};
 
 use crate::config::Precision;
 use crate::weights::{self, Checkpoint};
@@ -96,12 +102,19 @@ pub struct Classifier {
     /// `[1, 3, 1, 1]` mean and std on the device, fp32.
     mean: Tensor,
     std: Tensor,
+    /// How long each start-up step took, for the log and the metrics.
+    phases: LoadPhases,
 }
 
 impl Classifier {
     /// Reads the weight file (any supported format) and builds the model.
     pub fn load_file(id: ModelId, path: &Path, options: LoadOptions) -> Result<Self, ModelError> {
-        Self::load(id, weights::load(path)?, options)
+        let started = Instant::now();
+        let checkpoint = weights::load(path)?;
+        let read = started.elapsed();
+        let mut classifier = Self::load(id, checkpoint, options)?;
+        classifier.phases.read = read;
+        Ok(classifier)
     }
 
     /// Builds the model from an in-memory checkpoint, which must match the
@@ -130,6 +143,7 @@ impl Classifier {
         mut params: params::ParamStore,
         options: LoadOptions,
     ) -> Result<Self, ModelError> {
+        let started = Instant::now();
         let cfg = id.pretrained_cfg();
         if !options.fold_bn && options.precision != Precision::Fp32 {
             return Err(ModelError::HalfPrecisionWithoutFolding {
@@ -142,6 +156,7 @@ impl Classifier {
         }
         let mut net =
             net::SeResNeXt::load(&mut params, id.arch(), cfg.num_classes, options.fold_bn);
+        let fold = params.fold_time();
         params.finish()?;
         let kind = precision_kind(options.precision);
         net.move_to(options.device, kind, options.channels_last)?;
@@ -159,6 +174,7 @@ impl Classifier {
             channels_last: options.channels_last,
             mean: channel_vector(cfg.mean)?,
             std: channel_vector(cfg.std)?,
+            phases: LoadPhases::built(started.elapsed(), fold),
         })
     }
 
@@ -177,6 +193,11 @@ impl Classifier {
 
     pub fn device(&self) -> Device {
         self.device
+    }
+
+    /// How long reading, folding and building took.
+    pub fn load_phases(&self) -> LoadPhases {
+        self.phases
     }
 
     /// Values in one input image (`input_size² · 3`): the bytes of a crop,
@@ -351,28 +372,6 @@ impl Classifier {
         let flat = tensor_to_vec(&probabilities)?;
         Ok(flat.chunks_exact(classes).map(<[f32]>::to_vec).collect())
     }
-}
-
-/// The same `[N, C, H, W]` tensor with NHWC strides (PyTorch's
-/// `channels_last`), which tch has no direct call for. Copies only when the
-/// tensor is not laid out that way already.
-fn to_channels_last(tensor: &Tensor) -> Result<Tensor, TchError> {
-    tensor
-        .f_permute([0, 2, 3, 1])?
-        .f_contiguous()?
-        .f_permute([0, 3, 1, 2])
-}
-
-/// Copies any float tensor to a flat host `Vec<f32>`.
-fn tensor_to_vec(tensor: &Tensor) -> Result<Vec<f32>, ModelError> {
-    let host = tensor
-        .f_to_device(Device::Cpu)?
-        .f_to_kind(Kind::Float)?
-        .f_contiguous()?;
-    let numel = host.numel();
-    let mut flat = vec![0f32; numel];
-    host.f_copy_data(&mut flat, numel)?;
-    Ok(flat)
 }
 
 #[cfg(test)]

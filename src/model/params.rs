@@ -24,6 +24,9 @@ pub(crate) struct ParamStore {
     random: bool,
     missing: Vec<String>,
     mismatched: Vec<String>,
+    /// Time spent folding BatchNorm into convolutions, reported apart from
+    /// the rest of the build as the start-up phase `fold`.
+    fold_time: std::time::Duration,
 }
 
 impl ParamStore {
@@ -33,6 +36,7 @@ impl ParamStore {
             random: false,
             missing: Vec::new(),
             mismatched: Vec::new(),
+            fold_time: std::time::Duration::ZERO,
         }
     }
 
@@ -74,6 +78,16 @@ impl ParamStore {
                 placeholder()
             }
         }
+    }
+
+    /// Adds `elapsed` to the time spent folding BatchNorm.
+    pub(crate) fn add_fold_time(&mut self, elapsed: std::time::Duration) {
+        self.fold_time += elapsed;
+    }
+
+    /// Time spent folding BatchNorm so far.
+    pub(crate) fn fold_time(&self) -> std::time::Duration {
+        self.fold_time
     }
 
     /// Fails with every missing, mismatched and unexpected key, or succeeds

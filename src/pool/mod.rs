@@ -1,5 +1,5 @@
 //! The warm model pool: for each model, R replica threads that load the
-//! weights, warm every batch shape and then serve that model's batch queue.
+//! weights, warm the batch shapes their device needs and then serve that model's batch queue.
 //!
 //! Models load concurrently (each replica loads on its own thread), and a
 //! model reports ready only when all its replicas are warm. Replicas drive a
@@ -23,7 +23,7 @@ pub use resolve::{published_file, resolve_weights, ResolveError, ResolvedWeights
 pub use state::ModelState;
 
 use crate::batching::BatchQueue;
-use crate::config::{DeviceSpec, Precision};
+use crate::config::{DeviceSpec, Precision, WarmupMode};
 use crate::metrics::Metrics;
 use crate::model::{
     place_replicas_here, resolve_device, Classifier, Engine, LoadOptions, ModelError, ModelId,
@@ -46,8 +46,10 @@ pub struct ReplicaSpec {
     /// replica (see [`place_replicas`](crate::model::place_replicas)), which
     /// also decides whether its work goes through the shared CPU engine thread.
     pub device: DeviceSpec,
-    /// Largest batch the replica will run; its warmup covers every bucket up to it.
+    /// Largest batch the replica will run; a full warm-up covers every bucket up to it.
     pub max_batch_size: usize,
+    /// Which of those buckets run before the replica reports ready.
+    pub warmup: WarmupMode,
     /// Builds the engine (libtorch by default, see [`libtorch_loader`]).
     pub loader: EngineLoader,
 }
@@ -59,6 +61,7 @@ impl std::fmt::Debug for ReplicaSpec {
             .field("model", &self.model)
             .field("device", &self.device)
             .field("max_batch_size", &self.max_batch_size)
+            .field("warmup", &self.warmup)
             .finish_non_exhaustive()
     }
 }

@@ -1,5 +1,5 @@
-//! One replica: an OS thread that owns a model on its device, warms every
-//! batch shape, then serves batches from its model's queue until it closes.
+//! One replica: an OS thread that owns a model on its device, warms the
+//! batch shapes its device needs, then serves batches from its model's queue until it closes.
 //!
 //! A thread per replica because libtorch tensors are `Send` but not `Sync`
 //! and grad mode is per thread: the thread stays under `no_grad` for life.
@@ -67,18 +67,23 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
             return;
         }
     };
-    metrics
-        .model_load_seconds
-        .with_label_values(&[name])
-        .set(started.elapsed().as_secs_f64());
+    let load_time = started.elapsed();
+    let phases = engine.load_phases();
+    for (phase, took) in phases.labelled() {
+        metrics
+            .model_load_seconds
+            .with_label_values(&[name, phase])
+            .set(took.as_secs_f64());
+    }
 
     let buckets = batch_buckets(spec.max_batch_size);
     let pad_to_bucket = engine.pads_to_warm_shapes();
+    let warm_shapes = spec.warmup.shapes(&buckets, pad_to_bucket);
     let warm_started = Instant::now();
     let (engine, warmed) = {
-        let buckets = buckets.clone();
+        let shapes = warm_shapes.clone();
         runner.run(move || {
-            let warmed = warm_up(engine.as_ref(), &buckets);
+            let warmed = warm_up(engine.as_ref(), &shapes);
             (engine, warmed)
         })
     };
@@ -87,16 +92,33 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
         state.fail(format!("{name}: warmup failed: {error}"));
         return;
     }
+    let warm_time = warm_started.elapsed();
     metrics
         .model_warmup_seconds
         .with_label_values(&[name])
-        .set(warm_started.elapsed().as_secs_f64());
+        .set(warm_time.as_secs_f64());
+    metrics
+        .model_load_seconds
+        .with_label_values(&[name, "warm"])
+        .set(warm_time.as_secs_f64());
     let device = engine.device_label();
+    state.warmed(warm_shapes.clone());
     state.replica_ready(device.clone());
     if state.is_ready() {
         metrics.model_ready.with_label_values(&[name]).set(1);
     }
-    tracing::info!(model = name, device, ?buckets, "replica ready");
+    tracing::info!(
+        model = name,
+        device,
+        warmup = %spec.warmup,
+        warmed_batch_sizes = ?warm_shapes,
+        load_s = load_time.as_secs_f64(),
+        read_s = phases.read.as_secs_f64(),
+        fold_s = phases.fold.as_secs_f64(),
+        build_s = phases.build.as_secs_f64(),
+        warm_s = warm_time.as_secs_f64(),
+        "replica ready"
+    );
 
     // Moved into each job and handed back with its result.
     let mut engine = Some(engine);
@@ -182,10 +204,12 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
         .unwrap_or_else(|| "non-string panic payload".to_owned())
 }
 
-/// Runs every bucket shape once, so no request pays for a first-time shape.
-fn warm_up(engine: &dyn Engine, buckets: &[usize]) -> Result<(), ModelError> {
+/// Runs each of `shapes` once: on a GPU every bucket, so no request pays
+/// for a first-time shape; on a CPU one batch-1 pass that proves the model
+/// runs (see [`WarmupMode`](crate::config::WarmupMode)).
+fn warm_up(engine: &dyn Engine, shapes: &[usize]) -> Result<(), ModelError> {
     let blank = vec![0u8; engine.input_len()];
-    for &shape in buckets {
+    for &shape in shapes {
         let crops = vec![ImageInput::Crop(&blank); shape];
         engine.classify(&crops)?;
     }

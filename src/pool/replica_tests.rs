@@ -149,6 +149,7 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
         model: crate::model::ModelId::SeResNeXt50_32x4d,
         device: crate::config::DeviceSpec::Cpu,
         max_batch_size: 1,
+        warmup: crate::config::WarmupMode::Auto,
         loader: Arc::new(|_| Ok(Box::new(BrokenDevice) as Box<dyn Engine>)),
     };
     let threads = crate::pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).unwrap();

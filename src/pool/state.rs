@@ -3,6 +3,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// Shared between a model's replica threads and the request side.
 #[derive(Debug)]
@@ -18,16 +19,32 @@ pub struct ModelState {
     /// Where each ready replica runs (`cpu`, `cuda:0`), in the order they
     /// became ready.
     devices: Mutex<Vec<String>>,
+    /// When start-up began, the origin of [`ModelState::ready_after`].
+    started: Instant,
+    /// How long after `started` the last replica became ready.
+    ready_after: Mutex<Option<Duration>>,
+    /// The batch shapes warmed before readiness (the setting `warmup` and
+    /// the device decide them), so clients and tests can see what was paid.
+    warmed_batch_sizes: Mutex<Vec<usize>>,
 }
 
 impl ModelState {
     pub fn new(replicas: usize) -> Self {
+        Self::started_at(replicas, Instant::now())
+    }
+
+    /// A model whose start-up began at `started` (the server's start, so
+    /// that resolving its weights counts too).
+    pub fn started_at(replicas: usize, started: Instant) -> Self {
         Self {
             replicas,
             ready: AtomicUsize::new(0),
             lost: AtomicUsize::new(0),
             failure: Mutex::new(None),
             devices: Mutex::new(Vec::new()),
+            started,
+            ready_after: Mutex::new(None),
+            warmed_batch_sizes: Mutex::new(Vec::new()),
         }
     }
 
@@ -46,7 +63,25 @@ impl ModelState {
 
     pub(crate) fn replica_ready(&self, device: String) {
         lock(&self.devices).push(device);
-        self.ready.fetch_add(1, Ordering::AcqRel);
+        let ready = self.ready.fetch_add(1, Ordering::AcqRel) + 1;
+        if ready == self.replicas {
+            *lock(&self.ready_after) = Some(self.started.elapsed());
+        }
+    }
+
+    /// Records the batch shapes a replica warmed before it got ready.
+    pub(crate) fn warmed(&self, batch_sizes: Vec<usize>) {
+        *lock(&self.warmed_batch_sizes) = batch_sizes;
+    }
+
+    /// How long after start-up began every replica was ready; `None` before.
+    pub fn ready_after(&self) -> Option<Duration> {
+        *lock(&self.ready_after)
+    }
+
+    /// The batch shapes run before readiness (empty until a replica warmed).
+    pub fn warmed_batch_sizes(&self) -> Vec<usize> {
+        lock(&self.warmed_batch_sizes).clone()
     }
 
     pub(crate) fn fail(&self, message: String) {
@@ -101,8 +136,10 @@ mod tests {
         assert!(!state.is_ready());
         state.replica_ready("cpu".into());
         assert!(!state.is_ready());
+        assert_eq!(state.ready_after(), None);
         state.replica_ready("cpu".into());
         assert!(state.is_ready());
+        assert!(state.ready_after().is_some());
         assert_eq!(state.device().as_deref(), Some("cpu"));
         state.fail("boom".into());
         state.fail("second".into());

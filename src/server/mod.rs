@@ -8,7 +8,7 @@
 //! 3. accepted requests, queued ones included, finish within `drain_timeout_ms`;
 //! 4. the model queues close and the replica threads exit; `wait` returns Ok.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -24,8 +24,10 @@ use crate::infer::InferenceService;
 use crate::metrics::Metrics;
 use crate::model::{self, ModelId};
 
+mod connections;
 mod models;
 
+use connections::{ConnectionGauges, ConnectionLimits};
 pub use models::{start_models, StartError, StartedModels};
 
 /// How often start-up is checked for a model that failed to load.
@@ -44,10 +46,16 @@ pub struct Server {
 }
 
 impl Server {
-    /// Validates the config, starts loading every model in the background and
-    /// binds the listeners. `/healthz` answers at once; `/readyz` once every
-    /// model is warm.
+    /// Validates the config, binds the listeners, then starts loading every
+    /// model in the background. `/healthz` answers at once; `/readyz` says
+    /// `loading` (and which models are left) until every model is warm.
+    ///
+    /// The listeners are bound before any model starts: a port already in
+    /// use then fails start-up before any libtorch thread exists, so the
+    /// process can exit cleanly (a thread still loading while the process
+    /// exits crashes it inside libtorch).
     pub async fn start(config: Config) -> anyhow::Result<Self> {
+        let started = Instant::now();
         config
             .validate(|id| ModelId::parse(id).is_some())
             .context("invalid configuration")?;
@@ -55,12 +63,6 @@ impl Server {
             model::set_intra_op_threads(threads);
         }
         let metrics = Arc::new(Metrics::new().context("creating metrics")?);
-        let StartedModels {
-            handles,
-            replica_threads,
-        } = start_models(&config, &metrics)?;
-        let service = Arc::new(InferenceService::new(handles, &config.server, metrics));
-        let state = AppState::new(service.clone(), config.server.clone());
 
         let listener = bind(&config.server.host, config.server.port).await?;
         let addr = listener.local_addr()?;
@@ -71,6 +73,13 @@ impl Server {
         } else {
             (None, None)
         };
+
+        let StartedModels {
+            handles,
+            replica_threads,
+        } = start_models(&config, &metrics, started)?;
+        let service = Arc::new(InferenceService::new(handles, &config.server, metrics));
+        let state = AppState::new(service.clone(), config.server.clone());
         tracing::info!(%addr, ?metrics_addr, "listening");
 
         let (shutdown, shutdown_requested) = watch::channel(false);
@@ -157,16 +166,22 @@ async fn lifecycle(
 ) -> anyhow::Result<()> {
     let service = state.service.clone();
     let (stop_accepting, accepting) = watch::channel(false);
-    let stopped = |mut accepting: watch::Receiver<bool>| async move {
-        let _ = accepting.wait_for(|&stop| stop).await;
-    };
-    let api = axum::serve(listener, http::router(state.clone()))
-        .with_graceful_shutdown(stopped(accepting.clone()));
-    let mut api = tokio::spawn(api.into_future());
+    let limits = ConnectionLimits::from_config(&config.server);
+    let mut api = tokio::spawn(connections::serve(
+        listener,
+        http::router(state.clone()),
+        limits,
+        ConnectionGauges::new(service.metrics(), "api"),
+        accepting.clone(),
+    ));
     let metrics_task = metrics_listener.map(|listener| {
-        let serve = axum::serve(listener, http::metrics_router(state))
-            .with_graceful_shutdown(stopped(accepting.clone()));
-        tokio::spawn(serve.into_future())
+        tokio::spawn(connections::serve(
+            listener,
+            http::metrics_router(state),
+            limits,
+            ConnectionGauges::new(service.metrics(), "metrics"),
+            accepting.clone(),
+        ))
     });
 
     let startup = watch_startup(&service);

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use crate::batching::{BatchQueue, BatcherConfig};
 use crate::config::{BatchWindow, Config, ModelConfig};
@@ -48,47 +49,95 @@ pub struct StartedModels {
 
 /// Builds every configured model: resolves its weights, makes its queue and
 /// spawns its replicas (which load concurrently, in the background).
-pub fn start_models(config: &Config, metrics: &Arc<Metrics>) -> Result<StartedModels, StartError> {
-    let hub = HubSettings::from_config(&config.hub);
-    let mut started = StartedModels {
+///
+/// `started` is when the server began starting, from which each model's
+/// `ready_after` is counted. On an error, the models started before it are
+/// stopped and their threads joined before this returns: a replica left
+/// loading with libtorch while the process exits crashes it.
+pub fn start_models(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    started: Instant,
+) -> Result<StartedModels, StartError> {
+    let mut started_models = StartedModels {
         handles: Vec::new(),
         replica_threads: Vec::new(),
     };
     for model in &config.models {
-        let id =
-            ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
-        // Before the weights are read (or downloaded): a GPU that is not
-        // there fails at once, with a sentence.
-        let device = check_device(model.device).map_err(|source| StartError::Device {
-            model: model.id.clone(),
-            source,
-        })?;
-        tracing::info!(
-            model = id.name(),
-            requested = %model.device,
-            device = device_label(device),
-            "device chosen"
-        );
-        let weights = pool::resolve_weights(id, &model.weights, &hub)?;
-        let loader = libtorch_loader(LibtorchSpec {
-            model: id,
-            weights,
-            precision: model.dtype,
-            fold_bn: model.fold_bn,
-            channels_last: model.channels_last,
-            random_seed: model.random_seed,
-        });
-        let spec = ReplicaSpec {
-            model: id,
-            device: model.device,
-            max_batch_size: model.max_batch_size,
-            loader,
-        };
-        let (handle, threads) = start_model(id, model, &spec, metrics)?;
-        started.handles.push(handle);
-        started.replica_threads.extend(threads);
+        if let Err(error) = start_one(config, model, metrics, started, &mut started_models) {
+            started_models.stop_and_join();
+            return Err(error);
+        }
     }
-    Ok(started)
+    Ok(started_models)
+}
+
+impl StartedModels {
+    /// Closes every queue and waits for every replica thread to exit (each
+    /// finishes its load or warm-up first: libtorch work is not cancellable).
+    pub fn stop_and_join(&mut self) {
+        for handle in &self.handles {
+            handle.close_queue();
+        }
+        for thread in self.replica_threads.drain(..) {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Resolves one `[[models]]` entry's weights and starts it into `started_models`.
+fn start_one(
+    config: &Config,
+    model: &ModelConfig,
+    metrics: &Arc<Metrics>,
+    started: Instant,
+    started_models: &mut StartedModels,
+) -> Result<(), StartError> {
+    let hub = HubSettings::from_config(&config.hub);
+    let id = ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
+    // Before the weights are read (or downloaded): a GPU that is not there
+    // fails at once, with a sentence.
+    let device = check_device(model.device).map_err(|source| StartError::Device {
+        model: model.id.clone(),
+        source,
+    })?;
+    tracing::info!(
+        model = id.name(),
+        requested = %model.device,
+        device = device_label(device),
+        "device chosen"
+    );
+    let resolving = Instant::now();
+    let weights = pool::resolve_weights(id, &model.weights, &hub)?;
+    let resolve_time = resolving.elapsed();
+    tracing::info!(
+        model = id.name(),
+        resolve_s = resolve_time.as_secs_f64(),
+        "weights resolved"
+    );
+    let loader = libtorch_loader(LibtorchSpec {
+        model: id,
+        weights,
+        precision: model.dtype,
+        fold_bn: model.fold_bn,
+        channels_last: model.channels_last,
+        random_seed: model.random_seed,
+    });
+    let spec = ReplicaSpec {
+        model: id,
+        device: model.device,
+        max_batch_size: model.max_batch_size,
+        warmup: model.warmup,
+        loader,
+    };
+    let (handle, threads) = start_model(id, model, &spec, metrics, started)?;
+    metrics
+        .model_load_seconds
+        .with_label_values(&[id.name(), "resolve"])
+        .set(resolve_time.as_secs_f64());
+    started_models.handles.push(handle);
+    started_models.replica_threads.extend(threads);
+    Ok(())
 }
 
 /// One model's queue and replicas, whatever engine `spec` loads.
@@ -97,6 +146,7 @@ fn start_model(
     model: &ModelConfig,
     spec: &ReplicaSpec,
     metrics: &Arc<Metrics>,
+    started: Instant,
 ) -> Result<(ModelHandle, Vec<JoinHandle<()>>), StartError> {
     metrics.register_model(id.name());
     let observer = MetricsObserver {
@@ -117,7 +167,7 @@ fn start_model(
         model: model.id.clone(),
         source,
     })?;
-    let state = Arc::new(ModelState::new(model.replicas));
+    let state = Arc::new(ModelState::started_at(model.replicas, started));
     let threads = pool::spawn_replicas(spec, model.replicas, &queue, &state, metrics)?;
     Ok((ModelHandle::new(id, model.clone(), queue, state), threads))
 }

@@ -27,5 +27,6 @@ mod parity;
 mod prometheus_scrape;
 mod python_client;
 mod serving;
+mod startup;
 mod ui;
 mod weights_formats;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::config::Precision;
+use crate::config::{Precision, WarmupMode};
 use crate::http::respond::TimingMs;
 use crate::infer::{ClassScore, PredictOutput};
 
@@ -78,6 +78,13 @@ pub struct ModelMetadata {
     pub batching: Batching,
     /// True when the model serves explicitly configured random weights.
     pub random_weights: bool,
+    /// Seconds from the server's start until every replica was ready; null
+    /// while it loads. What a cold start cost, for autoscaling decisions.
+    pub ready_after_seconds: Option<f64>,
+    /// The `warmup` setting: `auto`, `all` or `minimal`.
+    pub warmup: WarmupMode,
+    /// The batch sizes run before readiness (`[1]` on a CPU under `auto`).
+    pub warmed_batch_sizes: Vec<usize>,
 }
 
 /// The network's shape.

@@ -69,5 +69,8 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
             queue_capacity: model.batching.capacity,
         },
         random_weights: model.random_weights,
+        ready_after_seconds: model.ready_after.map(|after| after.as_secs_f64()),
+        warmup: model.warmup,
+        warmed_batch_sizes: model.warmed_batch_sizes.clone(),
     }
 }
