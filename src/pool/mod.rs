@@ -7,6 +7,7 @@
 
 mod buckets;
 mod cpu_thread;
+mod device_turn;
 mod input;
 mod observer;
 mod replica;

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use super::buckets::{batch_buckets, plan_chunks};
 use super::cpu_thread::Runner;
+use super::device_turn::take_turn;
 use super::{ImageQueue, ModelInput, ModelState, ReplicaSpec};
 use crate::batching::Batch;
 use crate::metrics::Metrics;
@@ -54,6 +55,8 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     let name = spec.model.name();
     let started = Instant::now();
     let runner = Runner::for_device(spec.device);
+    // Held from load to the end of warm-up (see `device_turn`).
+    let device_turn = take_turn(spec.device);
     let loaded = {
         let (load, device) = (spec.loader.clone(), spec.device);
         runner.run(move || load(device))
@@ -93,6 +96,7 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
         return;
     }
     let warm_time = warm_started.elapsed();
+    drop(device_turn);
     metrics
         .model_warmup_seconds
         .with_label_values(&[name])
@@ -208,12 +212,22 @@ fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 /// for a first-time shape; on a CPU one batch-1 pass that proves the model
 /// runs (see [`WarmupMode`](crate::config::WarmupMode)).
 fn warm_up(engine: &dyn Engine, shapes: &[usize]) -> Result<(), ModelError> {
-    let blank = vec![0u8; engine.input_len()];
+    let crop = warm_up_crop(engine.input_len());
     for &shape in shapes {
-        let crops = vec![ImageInput::Crop(&blank); shape];
+        let crops = vec![ImageInput::Crop(&crop); shape];
         engine.classify(&crops)?;
     }
     Ok(())
+}
+
+/// A crop with varied pixels for warm-up. All-zero input would warm the
+/// kernels on the one value that normalizes to a constant per channel, and
+/// after the first ReLU to zeros: the algorithms benchmarked and the paths
+/// taken should be those of real images.
+fn warm_up_crop(len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| ((i * 37 + (i / 672) * 11) % 256) as u8)
+        .collect()
 }
 
 /// Classifies `images` (crops and client-normalized images, possibly mixed)

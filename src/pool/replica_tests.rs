@@ -90,6 +90,14 @@ fn any_other_error_fails_the_batch_without_a_retry() {
 }
 
 #[test]
+fn warm_up_crops_vary_like_an_image() {
+    let crop = warm_up_crop(224 * 224 * 3);
+    assert_eq!(crop.len(), 224 * 224 * 3);
+    let distinct: std::collections::HashSet<u8> = crop.iter().copied().collect();
+    assert!(distinct.len() > 200, "{} values", distinct.len());
+}
+
+#[test]
 fn sticky_cuda_errors_are_told_from_ordinary_failures() {
     for sticky in [
         "CUDA error: an illegal memory access was encountered\nCUDA kernel errors might be asynchronously reported",
