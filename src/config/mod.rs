@@ -20,6 +20,8 @@ mod warmup;
 mod weights;
 
 #[cfg(test)]
+mod limits_tests;
+#[cfg(test)]
 mod tests;
 
 pub use device::{DeviceSpec, Precision};
