@@ -6,6 +6,7 @@
 mod error;
 #[cfg(test)]
 pub(crate) mod fake;
+mod decode_pool;
 mod flow;
 mod images;
 mod service;
