@@ -94,6 +94,13 @@ pub struct ServerConfig {
     /// Size of the bounded CPU pool for decode/resize; 0 = number of cores.
     /// Kept separate from the async runtime so decoding never stalls I/O.
     pub preprocess_threads: usize,
+    /// Most decoded pixels in flight at once across all requests (every
+    /// image counted by its header's width x height while it decodes); an
+    /// image that does not fit waits its turn. Bounds decode memory (about 3
+    /// bytes a pixel, more for 16-bit PNG) whatever the upload sizes. 0 =
+    /// `preprocess_threads` x 2 x `max_image_pixels`. One image larger than
+    /// the budget (within the per-image limits) still runs, alone.
+    pub max_inflight_pixels: u64,
     /// libtorch intra-op threads; 0 leaves libtorch's own choice.
     pub intra_op_threads: usize,
     /// After SIGTERM, readiness fails but requests are still served this long,
@@ -121,6 +128,7 @@ impl Default for ServerConfig {
             cors_allow_origins: Vec::new(),
             ui: true,
             preprocess_threads: 0,
+            max_inflight_pixels: 0,
             intra_op_threads: 0,
             shutdown_grace_ms: 0,
             drain_timeout_ms: 30_000,
@@ -156,6 +164,17 @@ impl ServerConfig {
         match self.preprocess_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             count => count,
+        }
+    }
+
+    /// [`Self::max_inflight_pixels`] with 0 resolved to its default: two
+    /// images of the largest allowed size per decode thread.
+    pub fn inflight_pixel_budget(&self) -> u64 {
+        match self.max_inflight_pixels {
+            0 => (self.preprocess_thread_count() as u64)
+                .saturating_mul(2)
+                .saturating_mul(self.max_image_pixels),
+            pixels => pixels,
         }
     }
 

@@ -327,7 +327,10 @@ impl<T, E> Job<T, E> {
         }
         match failure {
             Some(failure) => Err(failure),
-            None => Ok(slots.into_iter().map(|slot| slot.expect("all filled")).collect()),
+            None => Ok(slots
+                .into_iter()
+                .map(|slot| slot.expect("all filled"))
+                .collect()),
         }
     }
 }

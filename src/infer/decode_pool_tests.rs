@@ -141,7 +141,10 @@ async fn with_parallel_workers_the_lowest_failing_index_wins() {
     started(&log).await;
     open.send(()).unwrap();
     let error = waiter.await.unwrap().unwrap_err();
-    assert!(matches!(error, JobError::Failed { index: 0, .. }), "{error:?}");
+    assert!(
+        matches!(error, JobError::Failed { index: 0, .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]

@@ -3,10 +3,12 @@
 //! for encoded or client-normalized images (KServe V2). It knows nothing of
 //! axum; the edge knows nothing of tch.
 
+mod decode_pool;
 mod error;
 #[cfg(test)]
+mod fair_tests;
+#[cfg(test)]
 pub(crate) mod fake;
-mod decode_pool;
 mod flow;
 mod images;
 mod service;

@@ -35,7 +35,10 @@ fn assert_refused_with_a_sentence(output: &Output, words: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "{stderr}");
     assert!(stderr.contains(words), "{stderr}");
-    assert!(!stderr.contains("nonexistent"), "weights were read first: {stderr}");
+    assert!(
+        !stderr.contains("nonexistent"),
+        "weights were read first: {stderr}"
+    );
     for noise in ["backtrace", "Exception raised from", "panicked"] {
         assert!(!stderr.contains(noise), "{noise}: {stderr}");
     }
@@ -45,7 +48,12 @@ fn assert_refused_with_a_sentence(output: &Output, words: &str) {
 fn classify_and_bench_refuse_a_missing_gpu_before_reading_weights() {
     let (device, words) = missing_device();
     let model = ["--model", "gluon_seresnext50_32x4d", "--device", device];
-    let classify = run(&[&["classify"][..], &model, &["--weights", NO_SUCH_WEIGHTS, "x.jpg"]].concat());
+    let classify = run(&[
+        &["classify"][..],
+        &model,
+        &["--weights", NO_SUCH_WEIGHTS, "x.jpg"],
+    ]
+    .concat());
     assert_refused_with_a_sentence(&classify, words);
     assert_eq!(classify.status.code(), Some(2));
     let bench = run(&[&["bench"][..], &model, &["--weights", NO_SUCH_WEIGHTS]].concat());

@@ -27,9 +27,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use cdp::Browser;
 use crate::support;
 use crate::support::server::{photo, start_server, TestServer, MODEL};
+use cdp::Browser;
 use seresnext_serve::config::ApiKey;
 
 /// Enough for a CPU classification on a busy 2-core machine.
