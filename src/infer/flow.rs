@@ -232,16 +232,24 @@ impl InferenceService {
 }
 
 /// Refuse at admission only when the estimate exceeds the time allowed by
-/// this factor: the estimate is rough, and a wrong refusal costs a client
-/// more than a late 504 costs the server.
+/// this factor and by [`SHED_SLACK`]: the estimate is rough, and a wrong
+/// refusal costs a client more than a late 504 costs the server.
 const SHED_MARGIN: f64 = 1.5;
+
+/// ... and by at least this much: `Retry-After` speaks in whole seconds, and
+/// a miss by less is within the estimate's noise. It also keeps a tiny
+/// deadline on an idle server a 504, as before: that request was not shed
+/// for load, and retrying it later would not help.
+const SHED_SLACK: Duration = Duration::from_secs(1);
 
 impl InferenceService {
     /// Refuses a request that, by the measured rates, cannot finish before
     /// its deadline: its fair share of the decode work ahead plus its own
     /// (spread over the decode workers, but never less than its largest
-    /// image), then the batches ahead in the model's queue. Never before a
-    /// decode rate was measured, and never for images that need no decode.
+    /// image), then the batches queued ahead in the model's queue (none when
+    /// it is empty: the forward pass itself is the request's own, not load).
+    /// Never before a decode rate was measured, and never for images that
+    /// need no decode.
     fn check_deadline(
         &self,
         model: &ModelHandle,
@@ -259,8 +267,12 @@ impl InferenceService {
         let workers = self.decode_pool.workers() as f64;
         let largest = pixels.iter().copied().max().unwrap_or(0) as f64;
         let decode = per_megapixel.mul_f64((ahead / workers).max(largest) / 1e6);
-        let estimate = decode + model.queue.retry_after_estimate();
-        if estimate <= timeout.mul_f64(SHED_MARGIN) {
+        let batches_ahead = match model.queue.depth() {
+            0 => Duration::ZERO,
+            _ => model.queue.retry_after_estimate(),
+        };
+        let estimate = decode + batches_ahead;
+        if estimate <= timeout.mul_f64(SHED_MARGIN) || estimate <= timeout + SHED_SLACK {
             return Ok(());
         }
         tracing::debug!(?estimate, ?timeout, "refused: deadline unreachable");
