@@ -32,6 +32,11 @@ use tokio::sync::mpsc;
 /// batch queue: smooth enough that one odd image does not swing estimates.
 const EMA_DIVISOR: u64 = 5;
 
+/// Only images of at least this many pixels feed the per-megapixel EMA:
+/// a small one's time is mostly fixed cost (the resize into the crop, the
+/// call itself), and a 1 x 1 image would claim hours per megapixel.
+const RATE_SAMPLE_MIN_PIXELS: u64 = 1_000_000;
+
 /// One unit of work and its cost in decoded pixels (from the image header).
 pub(super) struct Work<T, E> {
     pub(super) pixels: u64,
@@ -177,8 +182,11 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
             .requests
             .values()
             .map(|pending| pending.waiting_pixels().min(own))
-            .sum();
-        state.pixels_running + shares + own
+            .fold(0, u64::saturating_add);
+        state
+            .pixels_running
+            .saturating_add(shares)
+            .saturating_add(own)
     }
 
     /// How many items run at once at most.
@@ -207,7 +215,7 @@ impl<T, E> Inner<T, E> {
     }
 
     fn record(&self, pixels: u64, took: Duration) {
-        if pixels == 0 {
+        if pixels < RATE_SAMPLE_MIN_PIXELS {
             return;
         }
         let sample = (took.as_nanos() as f64 * 1e6 / pixels as f64) as u64;
@@ -235,6 +243,7 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
         let Some(&id) = state.ring.front() else {
             return;
         };
+        let running = state.pixels_running;
         let Some(pending) = state.requests.get_mut(&id) else {
             // Cancelled or finished: its turn is gone.
             state.ring.pop_front();
@@ -242,24 +251,27 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
         };
         // Works are in item order, so once the front one is past the
         // limit (a failure or a drop lowered it), none is wanted.
-        let limit = pending.limit.load(Ordering::Acquire);
-        let Some((_, next)) = pending.works.front().filter(|(index, _)| *index < limit) else {
-            state.requests.remove(&id);
-            state.ring.pop_front();
-            continue;
+        let wanted = pending.limit.load(Ordering::Acquire);
+        let pixels = match pending.works.front() {
+            Some((index, work)) if *index < wanted => work.pixels,
+            _ => {
+                state.requests.remove(&id);
+                state.ring.pop_front();
+                continue;
+            }
         };
-        let pixels = next.pixels;
-        let running = state.pixels_running;
         if running > 0 && running.saturating_add(pixels) > inner.budget {
             return;
         }
-        let pending = state.requests.get_mut(&id).expect("looked up above");
-        let (index, work) = pending.works.pop_front().expect("looked at above");
+        let Some((index, work)) = pending.works.pop_front() else {
+            unreachable!("the front work was just looked at; this is a bug");
+        };
+        let finished = pending.works.is_empty();
         let limit = pending.limit.clone();
         let results = pending.results.clone();
         let runtime = pending.runtime.clone();
         state.ring.pop_front();
-        if state.requests.get(&id).is_some_and(|p| p.works.is_empty()) {
+        if finished {
             state.requests.remove(&id);
         } else {
             state.ring.push_back(id);

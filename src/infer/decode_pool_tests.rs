@@ -201,10 +201,17 @@ async fn pixels_ahead_count_a_fair_share_of_each_waiting_request() {
     let (first, open) = gated(&log, "a0");
     let mut works = vec![first];
     works.extend((1..4).map(|i| logged(&log, &format!("a{i}"), 1_000)));
+    // Big enough to be a rate sample (small images are mostly fixed cost).
+    works.push(logged(&log, "a4", 1_000_000));
     let mut big = pool.submit(works);
-    // Running: a0 (1 px); waiting: 3000 px of a, of which a 500 px request
-    // would see about 500 decoded before its own.
+    // Running: a0 (1 px); waiting: 1_003_000 px of a, of which a 500 px
+    // request would see about 500 decoded before its own.
     assert_eq!(pool.pixels_ahead_of(500), 1 + 500 + 500);
+    assert_eq!(
+        pool.pixels_ahead_of(0),
+        1,
+        "no share of nothing: only the running"
+    );
     assert!(pool.time_per_megapixel().is_none(), "nothing measured yet");
     open.send(()).unwrap();
     big.collect().await.unwrap();

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::fake;
-use super::{InferError, PredictRequest};
+use super::{InferError, InferenceService, PredictRequest};
 use crate::config::ServerConfig;
 
 const MODEL: &str = "gluon_seresnext50_32x4d";
@@ -33,6 +33,12 @@ fn request(images: Vec<Bytes>, timeout: Option<Duration>) -> PredictRequest {
         top_k: 1,
         timeout,
     }
+}
+
+/// Pixels waiting or decoding in the scheduler.
+fn waiting(service: &InferenceService) -> u64 {
+    const ALL: u64 = 1 << 50;
+    service.decode_pool.pixels_ahead_of(ALL) - ALL
 }
 
 fn one_decode_thread() -> ServerConfig {
@@ -76,32 +82,48 @@ async fn a_one_image_request_finishes_before_an_earlier_many_image_one() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_that_cannot_meet_its_deadline_is_refused_at_admission() {
+async fn a_request_that_cannot_meet_its_deadline_behind_others_is_refused_at_admission() {
     let served = fake::serve_with(&[MODEL], &one_decode_thread());
     let service = served.service.clone();
-    // 64 x 1 Mpixel: seconds of decoding in a debug build, so the
-    // estimate is past the 1 s slack. One image, shared: only the first
-    // request here decodes any of them.
+    // 1 Mpixel: large enough to measure the decode rate. One image,
+    // shared: only what runs is decoded, and little of it does.
     let image = jpeg(7, 1024);
-    let images: Vec<Bytes> = vec![image; 64];
+    let own = 16;
 
-    // Before any decode was measured, nothing is refused on an estimate:
-    // this one gets its 504 the usual way.
+    // Before any decode was measured, nothing is refused on an estimate.
     let error = service
-        .predict(request(images.clone(), Some(Duration::from_millis(1))))
+        .predict(request(
+            vec![image.clone(); own],
+            Some(Duration::from_millis(1)),
+        ))
         .await
         .unwrap_err();
     assert!(matches!(error, InferError::DeadlineExceeded), "{error}");
 
-    // A request with an ordinary deadline measures the decode rate (and is
-    // itself answered).
-    let primed = service
-        .predict(request(vec![images[0].clone()], None))
-        .await;
+    // A request with an ordinary deadline measures the rate (and is answered).
+    let primed = service.predict(request(vec![image.clone()], None)).await;
     assert_eq!(primed.unwrap().predictions.len(), 1);
+    let per_megapixel = service.decode_pool.time_per_megapixel().expect("measured");
 
+    // Two requests ahead, each with more images waiting than ours.
+    let ahead: Vec<_> = (0..2)
+        .map(|_| {
+            let (service, images) = (service.clone(), vec![image.clone(); 2 * own]);
+            // A deadline of their own that no estimate can refuse.
+            let timeout = Some(Duration::from_secs(3600));
+            tokio::spawn(async move { service.predict(request(images, timeout)).await })
+        })
+        .collect();
+    while waiting(&service) < 2 * 2 * own as u64 * 1_000_000 {
+        tokio::task::yield_now().await;
+    }
+
+    // Ours alone would fit its deadline with room to spare; behind a fair
+    // share of theirs (about 3x its own work) it cannot.
+    let own_alone = per_megapixel.mul_f64(own as f64 * 1024.0 * 1024.0 / 1e6);
+    let timeout = own_alone.mul_f64(1.25);
     let error = service
-        .predict(request(images, Some(Duration::from_millis(1))))
+        .predict(request(vec![image.clone(); own], Some(timeout)))
         .await
         .unwrap_err();
     assert!(
@@ -110,12 +132,19 @@ async fn a_request_that_cannot_meet_its_deadline_is_refused_at_admission() {
     );
     assert_eq!(error.error_type(), "deadline_unreachable");
     let retry_after = error.retry_after().expect("a Retry-After");
-    assert!(retry_after > Duration::from_millis(1), "{retry_after:?}");
+    assert!(retry_after > timeout, "{retry_after:?} vs {timeout:?}");
     let refused = service
         .metrics()
         .rejections
         .with_label_values(&[MODEL, "deadline_unreachable"])
         .get();
     assert_eq!(refused, 1);
+
+    // Their clients go away: their remaining images are never decoded.
+    for task in ahead {
+        task.abort();
+        let _ = task.await;
+    }
+    assert!(waiting(&service) <= 1024 * 1024, "at most the one running");
     served.stop().await;
 }

@@ -231,25 +231,21 @@ impl InferenceService {
     }
 }
 
-/// Refuse at admission only when the estimate exceeds the time allowed by
-/// this factor and by [`SHED_SLACK`]: the estimate is rough, and a wrong
-/// refusal costs a client more than a late 504 costs the server.
+/// Refuse at admission only when the estimate exceeds the deadline by this
+/// factor: the estimate is rough, and a wrong refusal costs a client more
+/// than a late 504 costs the server.
 const SHED_MARGIN: f64 = 1.5;
-
-/// ... and by at least this much: `Retry-After` speaks in whole seconds, and
-/// a miss by less is within the estimate's noise. It also keeps a tiny
-/// deadline on an idle server a 504, as before: that request was not shed
-/// for load, and retrying it later would not help.
-const SHED_SLACK: Duration = Duration::from_secs(1);
 
 impl InferenceService {
     /// Refuses a request that, by the measured rates, cannot finish before
-    /// its deadline: its fair share of the decode work ahead plus its own
-    /// (spread over the decode workers, but never less than its largest
-    /// image), then the batches queued ahead in the model's queue (none when
-    /// it is empty: the forward pass itself is the request's own, not load).
-    /// Never before a decode rate was measured, and never for images that
-    /// need no decode.
+    /// its deadline because of the load ahead of it: its fair share of the
+    /// decode work waiting, the decodes running and its own (spread over
+    /// the decode workers, never less than its largest image), then the
+    /// batches queued in the model's queue. Only when its own decodes alone
+    /// would fit the deadline: a request that cannot make it even on an idle
+    /// server is not shed for load (retrying later would not help), and
+    /// keeps its 504. Never before a decode rate was measured, and never
+    /// for images that need no decode.
     fn check_deadline(
         &self,
         model: &ModelHandle,
@@ -263,16 +259,20 @@ impl InferenceService {
         if own == 0 {
             return Ok(());
         }
-        let ahead = self.decode_pool.pixels_ahead_of(own) as f64;
         let workers = self.decode_pool.workers() as f64;
         let largest = pixels.iter().copied().max().unwrap_or(0) as f64;
-        let decode = per_megapixel.mul_f64((ahead / workers).max(largest) / 1e6);
+        let decode_time =
+            |pixels: f64| per_megapixel.mul_f64((pixels / workers).max(largest) / 1e6);
+        if decode_time(own as f64) > timeout {
+            return Ok(());
+        }
+        let ahead = self.decode_pool.pixels_ahead_of(own) as f64;
         let batches_ahead = match model.queue.depth() {
             0 => Duration::ZERO,
             _ => model.queue.retry_after_estimate(),
         };
-        let estimate = decode + batches_ahead;
-        if estimate <= timeout.mul_f64(SHED_MARGIN) || estimate <= timeout + SHED_SLACK {
+        let estimate = decode_time(ahead) + batches_ahead;
+        if estimate <= timeout.mul_f64(SHED_MARGIN) {
             return Ok(());
         }
         tracing::debug!(?estimate, ?timeout, "refused: deadline unreachable");
