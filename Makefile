@@ -19,7 +19,7 @@ PYTHON_VERSION := $(shell python3 -c 'import sys; print(f"python{sys.version_inf
 export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
-.PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload \
+.PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
 	deny deny-advisories fuzz fuzz-check bench contract-tools
 
 venv: $(VENV_STAMP)
@@ -87,6 +87,16 @@ fuzz: $(VENV_STAMP)
 # `make test`. Arguments: OVERLOAD_ARGS="SECONDS CONCURRENCY QUEUE_CAPACITY MAX_BATCH".
 overload: $(VENV_STAMP) $(FIXTURE_STAMP)
 	scripts/bench/overload.sh $(OVERLOAD_ARGS)
+
+# Fair sharing under mixed load: four requests of 40 JPEGs of 7000 x 7000 at
+# once beside a stream of one-image requests, on a release build on the CPU
+# (127.0.0.1 only; the JPEGs are made once under target/mixed_load/). Prints
+# small-request p50/p99 vs idle, heavy requests answered / 503 / 504, images/s
+# vs heavy alone, peak RSS. Not part of `make test`. MIXED_LOAD_ARGS adds flags.
+mixed-load: build $(VENV_STAMP) $(FIXTURE_STAMP)
+	$(VENV)/bin/python scripts/bench/mixed_load.py --bin $(RELEASE_BIN) \
+		--weights target/fixtures/models/gluon_seresnext50_32x4d.safetensors \
+		--small $$(ls target/fixtures/photos/*.jpg | head -1) $(MIXED_LOAD_ARGS)
 
 # The benchmark suite: in-process forward against timm, HTTP against LitServe
 # under oha, peak RSS, the batch-window study -> benches/results.json,

@@ -41,6 +41,9 @@ pub enum RejectionReason {
     NotReady,
     /// The request's deadline passed before it was answered (504).
     DeadlineExceeded,
+    /// Refused at admission: by the measured rates it could not finish
+    /// before its deadline (503 + Retry-After).
+    DeadlineUnreachable,
     /// The client went away before its answer was ready.
     Cancelled,
     /// Body or image count over the configured limits (413).
@@ -53,11 +56,12 @@ pub enum RejectionReason {
 
 impl RejectionReason {
     /// Every reason, e.g. to pre-create their series at zero.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 9] = [
         Self::QueueFull,
         Self::ShuttingDown,
         Self::NotReady,
         Self::DeadlineExceeded,
+        Self::DeadlineUnreachable,
         Self::Cancelled,
         Self::TooLarge,
         Self::InvalidInput,
@@ -71,6 +75,7 @@ impl RejectionReason {
             Self::ShuttingDown => "shutting_down",
             Self::NotReady => "not_ready",
             Self::DeadlineExceeded => "deadline_exceeded",
+            Self::DeadlineUnreachable => "deadline_unreachable",
             Self::Cancelled => "cancelled",
             Self::TooLarge => "too_large",
             Self::InvalidInput => "invalid_input",

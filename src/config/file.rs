@@ -9,18 +9,15 @@
 //! checks values and cross-key rules.
 
 use std::{
-    fmt,
     path::{Path, PathBuf},
-    str::FromStr,
     time::Duration,
 };
 
 use serde::{Deserialize, Serialize};
 
-use super::warmup::WarmupMode;
-
 use super::error::ConfigError;
-use super::{ApiKey, DeviceSpec, Precision, WeightsSource};
+use super::warmup::WarmupMode;
+use super::{ApiKey, BatchWindow, DeviceSpec, LogFormat, Precision, WeightsSource};
 
 /// The whole service configuration: one HTTP server serving one or more models.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +93,13 @@ pub struct ServerConfig {
     /// Size of the bounded CPU pool for decode/resize; 0 = number of cores.
     /// Kept separate from the async runtime so decoding never stalls I/O.
     pub preprocess_threads: usize,
+    /// Most decoded pixels in flight at once across all requests (every
+    /// image counted by its header's width x height while it decodes); an
+    /// image that does not fit waits its turn. Bounds decode memory (about 3
+    /// bytes a pixel, more for 16-bit PNG) whatever the upload sizes. 0 =
+    /// `preprocess_threads` x 2 x `max_image_pixels`. One image larger than
+    /// the budget (within the per-image limits) still runs, alone.
+    pub max_inflight_pixels: u64,
     /// libtorch intra-op threads; 0 leaves libtorch's own choice.
     pub intra_op_threads: usize,
     /// After SIGTERM, readiness fails but requests are still served this long,
@@ -133,6 +137,7 @@ impl Default for ServerConfig {
             cors_allow_origins: Vec::new(),
             ui: true,
             preprocess_threads: 0,
+            max_inflight_pixels: 0,
             intra_op_threads: 0,
             shutdown_grace_ms: 0,
             drain_timeout_ms: 30_000,
@@ -181,6 +186,17 @@ impl ServerConfig {
         match self.preprocess_threads {
             0 => std::thread::available_parallelism().map_or(1, usize::from),
             count => count,
+        }
+    }
+
+    /// [`Self::max_inflight_pixels`] with 0 resolved to its default: two
+    /// images of the largest allowed size per decode thread.
+    pub fn inflight_pixel_budget(&self) -> u64 {
+        match self.max_inflight_pixels {
+            0 => (self.preprocess_thread_count() as u64)
+                .saturating_mul(2)
+                .saturating_mul(self.max_image_pixels),
+            pixels => pixels,
         }
     }
 
@@ -313,53 +329,6 @@ impl ModelConfig {
     /// [`Self::max_batch_delay_ms`] as a `Duration`.
     pub fn max_batch_delay(&self) -> Duration {
         Duration::from_millis(self.max_batch_delay_ms)
-    }
-}
-
-/// When a partial batch stops waiting for more images.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BatchWindow {
-    /// Wait (up to `max_batch_delay_ms`) only for images of admitted requests
-    /// that are still decoding; with none on the way, run at once. A lone
-    /// client never pays the delay.
-    #[default]
-    Adaptive,
-    /// Always wait out `max_batch_delay_ms` for a partial batch to fill.
-    Fixed,
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// Human-readable lines, for a terminal.
-    #[default]
-    Text,
-    /// One JSON object per line, for log collectors.
-    Json,
-}
-
-impl FromStr for LogFormat {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "text" => Ok(Self::Text),
-            "json" => Ok(Self::Json),
-            other => Err(format!(
-                "invalid log format {other:?}: expected text or json"
-            )),
-        }
-    }
-}
-
-impl fmt::Display for LogFormat {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Text => "text",
-            Self::Json => "json",
-        })
     }
 }
 

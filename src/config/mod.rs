@@ -10,6 +10,7 @@
 //!   `hf://` URL ([`HubFile`]), the published weights (no key) or `random`.
 //! - [`ApiKey`] is `server.api_key`, a secret that never shows in `Debug`.
 
+mod choices;
 mod device;
 mod error;
 mod file;
@@ -24,9 +25,10 @@ mod limits_tests;
 #[cfg(test)]
 mod tests;
 
+pub use choices::{BatchWindow, LogFormat};
 pub use device::{DeviceSpec, Precision};
 pub use error::{ConfigError, Problem};
-pub use file::{BatchWindow, Config, HubConfig, LogFormat, ModelConfig, ServerConfig};
+pub use file::{Config, HubConfig, ModelConfig, ServerConfig};
 pub use overrides::Overrides;
 pub use secret::ApiKey;
 pub use validate::WEIGHTS_EXTENSIONS;

@@ -4,7 +4,8 @@
 //! fill in, so the precedence rule (flag or env beats file beats default) is
 //! implemented and tested here, once.
 
-use super::file::{Config, LogFormat};
+use super::choices::LogFormat;
+use super::file::Config;
 use super::{ApiKey, DeviceSpec, WeightsSource};
 
 /// Values given on the command line or in the environment; `None` keeps the

@@ -181,9 +181,10 @@ impl ApiError {
 pub fn infer_status(error: &InferError) -> StatusCode {
     match error {
         InferError::UnknownModel(_) => StatusCode::NOT_FOUND,
-        InferError::NotReady(_) | InferError::ShuttingDown | InferError::QueueFull { .. } => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        InferError::NotReady(_)
+        | InferError::ShuttingDown
+        | InferError::QueueFull { .. }
+        | InferError::WouldMissDeadline { .. } => StatusCode::SERVICE_UNAVAILABLE,
         InferError::NoImages | InferError::InvalidTopK { .. } | InferError::BadTensor { .. } => {
             StatusCode::BAD_REQUEST
         }

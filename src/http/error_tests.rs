@@ -23,6 +23,15 @@ fn every_infer_error_maps_to_its_status_and_token() {
             503,
             "queue_full",
         ),
+        (
+            InferError::WouldMissDeadline {
+                estimate: Duration::from_secs(9),
+                timeout: Duration::from_secs(1),
+                retry_after: Duration::from_secs(9),
+            },
+            503,
+            "deadline_unreachable",
+        ),
         (InferError::NoImages, 400, "no_images"),
         (
             InferError::TooManyImages { count: 9, limit: 8 },
@@ -107,6 +116,15 @@ fn unavailable_errors_carry_retry_after_rounded_up_to_whole_seconds() {
     assert_eq!(retry_after_secs(Duration::ZERO), 1);
     assert_eq!(retry_after_secs(Duration::from_millis(1)), 1);
     assert_eq!(retry_after_secs(Duration::from_secs(3)), 3);
+    let unreachable = ApiError::from(InferError::WouldMissDeadline {
+        estimate: Duration::from_millis(2500),
+        timeout: Duration::from_millis(100),
+        retry_after: Duration::from_millis(2500),
+    });
+    assert_eq!(
+        unreachable.into_response().headers()[header::RETRY_AFTER],
+        "3"
+    );
     let shutting = ApiError::from(InferError::ShuttingDown).into_response();
     assert_eq!(shutting.headers()[header::RETRY_AFTER], "1");
 }

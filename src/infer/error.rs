@@ -25,6 +25,19 @@ pub enum InferError {
         capacity: usize,
         retry_after: Duration,
     },
+    /// By the measured decode and batch rates, the work ahead of this
+    /// request (and its own) cannot be done before its deadline: refused
+    /// before any of it is spent (503 + Retry-After).
+    #[error(
+        "the server estimates {} ms to answer, past the {} ms deadline; retry later",
+        estimate.as_millis(),
+        timeout.as_millis()
+    )]
+    WouldMissDeadline {
+        estimate: Duration,
+        timeout: Duration,
+        retry_after: Duration,
+    },
     /// The request carried no image (400).
     #[error("the request contains no image")]
     NoImages,
@@ -91,6 +104,7 @@ impl InferError {
             Self::NotReady(_) => "model_not_ready",
             Self::ShuttingDown => "shutting_down",
             Self::QueueFull { .. } => "queue_full",
+            Self::WouldMissDeadline { .. } => "deadline_unreachable",
             Self::NoImages => "no_images",
             Self::TooManyImages { .. } => "too_many_images",
             Self::InvalidTopK { .. } => "invalid_top_k",
@@ -105,6 +119,7 @@ impl InferError {
     pub fn rejection_reason(&self) -> Option<RejectionReason> {
         Some(match self {
             Self::QueueFull { .. } => RejectionReason::QueueFull,
+            Self::WouldMissDeadline { .. } => RejectionReason::DeadlineUnreachable,
             Self::ShuttingDown => RejectionReason::ShuttingDown,
             Self::NotReady(_) => RejectionReason::NotReady,
             Self::DeadlineExceeded => RejectionReason::DeadlineExceeded,
@@ -120,7 +135,9 @@ impl InferError {
     /// How long a client should wait before retrying, where that is known.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::QueueFull { retry_after, .. } => Some(*retry_after),
+            Self::QueueFull { retry_after, .. } | Self::WouldMissDeadline { retry_after, .. } => {
+                Some(*retry_after)
+            }
             Self::NotReady(_) | Self::ShuttingDown => Some(Duration::from_secs(1)),
             _ => None,
         }

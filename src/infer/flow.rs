@@ -8,7 +8,7 @@ use bytes::Bytes;
 
 use super::error::InferError;
 use super::images::{
-    check_normalized, preprocess_all, ClassifyOutput, ClassifyRequest, RequestImages,
+    check_normalized, image_pixels, preprocess_all, ClassifyOutput, ClassifyRequest, RequestImages,
 };
 use super::service::{InferenceService, ModelHandle};
 use super::topk::{top_k, ClassScore};
@@ -145,12 +145,19 @@ impl InferenceService {
         // Shed at once when the queue is already full: decoding images that
         // would then be refused is the work an overloaded server cannot spare.
         model.queue.check_room(images.len()).map_err(submit_error)?;
+        let timeout = timeout.unwrap_or(self.request_timeout);
+        let deadline = started + timeout;
+        let pixels = match &images {
+            RequestImages::Encoded(encoded) => image_pixels(encoded, &self.decode_limits),
+            RequestImages::Normalized(_) => Vec::new(),
+        };
+        // Likewise when the work ahead cannot be done in time: a 504 after
+        // decoding would cost the same work and tell the client less.
+        self.check_deadline(model, &pixels, timeout)?;
         // From here until they are queued (or the request fails), the
         // replicas know these images are coming and may wait for them.
         let announcement = model.queue.announce(images.len());
         let _in_flight = self.metrics.track_in_flight(name);
-        let timeout = timeout.unwrap_or(self.request_timeout);
-        let deadline = started + timeout;
 
         let decoded = matches!(images, RequestImages::Encoded(_));
         let inputs = match images {
@@ -159,8 +166,9 @@ impl InferenceService {
                     deadline.into(),
                     preprocess_all(
                         encoded,
+                        &pixels,
                         model.transform_spec(),
-                        &self.preprocess_permits,
+                        &self.decode_pool,
                         self.decode_limits,
                     ),
                 )
@@ -219,6 +227,59 @@ impl InferenceService {
             timing,
             batch_sizes,
             random_weights: model.random_weights(),
+        })
+    }
+}
+
+/// Refuse at admission only when the estimate exceeds the deadline by this
+/// factor: the estimate is rough, and a wrong refusal costs a client more
+/// than a late 504 costs the server.
+const SHED_MARGIN: f64 = 1.5;
+
+impl InferenceService {
+    /// Refuses a request that, by the measured rates, cannot finish before
+    /// its deadline because of the load ahead of it: its fair share of the
+    /// decode work waiting, the decodes running and its own (spread over
+    /// the decode workers, never less than its largest image), then the
+    /// batches queued in the model's queue. Only when its own decodes alone
+    /// would fit the deadline: a request that cannot make it even on an idle
+    /// server is not shed for load (retrying later would not help), and
+    /// keeps its 504. Never before a decode rate was measured, and never
+    /// for images that need no decode.
+    fn check_deadline(
+        &self,
+        model: &ModelHandle,
+        pixels: &[u64],
+        timeout: Duration,
+    ) -> Result<(), InferError> {
+        let own: u64 = pixels.iter().sum();
+        let Some(per_megapixel) = self.decode_pool.time_per_megapixel() else {
+            return Ok(());
+        };
+        if own == 0 {
+            return Ok(());
+        }
+        let workers = self.decode_pool.workers() as f64;
+        let largest = pixels.iter().copied().max().unwrap_or(0) as f64;
+        let decode_time =
+            |pixels: f64| per_megapixel.mul_f64((pixels / workers).max(largest) / 1e6);
+        if decode_time(own as f64) > timeout {
+            return Ok(());
+        }
+        let ahead = self.decode_pool.pixels_ahead_of(own) as f64;
+        let batches_ahead = match model.queue.depth() {
+            0 => Duration::ZERO,
+            _ => model.queue.retry_after_estimate(),
+        };
+        let estimate = decode_time(ahead) + batches_ahead;
+        if estimate <= timeout.mul_f64(SHED_MARGIN) {
+            return Ok(());
+        }
+        tracing::debug!(?estimate, ?timeout, "refused: deadline unreachable");
+        Err(InferError::WouldMissDeadline {
+            estimate,
+            timeout,
+            retry_after: estimate,
         })
     }
 }

@@ -4,14 +4,14 @@
 //! preprocessing on the bounded CPU pool, client-normalized tensors after a
 //! check that they can run at all.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Semaphore;
 
+use super::decode_pool::{JobError, Work};
 use super::error::InferError;
 use super::flow::Timing;
+use super::service::DecodePool;
 use crate::model::ModelId;
 use crate::pool::ModelInput;
 use crate::preprocess::{self, DecodeLimits, PreparedImage, TransformSpec};
@@ -64,34 +64,53 @@ pub struct ClassifyOutput {
     pub random_weights: bool,
 }
 
-/// Decodes and transforms every image on the blocking pool, at most
-/// `permits` at a time; the first bad image fails the request.
+/// Each image's decode cost in pixels, from its header alone. An image
+/// whose header does not parse or is over the limits costs nothing: its
+/// decode fails at the header, before any pixel buffer exists.
+pub(super) fn image_pixels(images: &[Bytes], limits: &DecodeLimits) -> Vec<u64> {
+    images
+        .iter()
+        .map(|bytes| match preprocess::header_dimensions(bytes) {
+            Some((width, height)) if limits.check(width, height).is_ok() => {
+                u64::from(width) * u64::from(height)
+            }
+            _ => 0,
+        })
+        .collect()
+}
+
+/// Decodes and transforms every image on the fair decode scheduler (see
+/// `decode_pool.rs`); the first bad image fails the request and its later
+/// images are never decoded, as they are not once this future is dropped
+/// (timeout, client gone).
 pub(super) async fn preprocess_all(
     images: Vec<Bytes>,
+    pixels: &[u64],
     spec: TransformSpec,
-    permits: &Arc<Semaphore>,
+    pool: &DecodePool,
     limits: DecodeLimits,
 ) -> Result<Vec<PreparedImage>, InferError> {
-    let jobs: Vec<_> = images
+    let works = images
         .into_iter()
-        .map(|bytes| {
-            let permits = permits.clone();
-            tokio::spawn(async move {
-                let _permit = permits.acquire_owned().await;
-                tokio::task::spawn_blocking(move || preprocess::prepare(&bytes, &spec, &limits))
-                    .await
-            })
+        .zip(pixels)
+        .map(|(bytes, &pixels)| Work {
+            pixels,
+            run: Box::new(move || preprocess::prepare(&bytes, &spec, &limits)) as Box<_>,
         })
         .collect();
-    let mut crops = Vec::with_capacity(jobs.len());
-    for (index, job) in jobs.into_iter().enumerate() {
-        let prepared = job
-            .await
-            .map_err(|e| InferError::Internal(format!("preprocess task: {e}")))?
-            .map_err(|e| InferError::Internal(format!("preprocess task: {e}")))?;
-        crops.push(prepared.map_err(|source| InferError::BadImage { index, source })?);
-    }
-    Ok(crops)
+    pool.submit(works)
+        .collect()
+        .await
+        .map_err(|error| match error {
+            JobError::Failed { index, error } => InferError::BadImage {
+                index,
+                source: error,
+            },
+            JobError::Panicked { index } => {
+                InferError::Internal(format!("preprocess of image {index} panicked"))
+            }
+            JobError::Lost => InferError::Internal("preprocess results lost".to_owned()),
+        })
 }
 
 /// Client-normalized images as queue items, once each is known to fit the

@@ -3,7 +3,10 @@
 //! for encoded or client-normalized images (KServe V2). It knows nothing of
 //! axum; the edge knows nothing of tch.
 
+mod decode_pool;
 mod error;
+#[cfg(test)]
+mod fair_tests;
 #[cfg(test)]
 pub(crate) mod fake;
 mod flow;

@@ -7,15 +7,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
-
+use super::decode_pool::FairPool;
 use super::error::InferError;
 use super::view::{BatchingInfo, ModelInfo, Readiness};
 use crate::config::{ModelConfig, ServerConfig, WeightsSource};
 use crate::metrics::Metrics;
 use crate::model::ModelId;
 use crate::pool::{ImageQueue, ModelState};
-use crate::preprocess::{DecodeLimits, TransformSpec};
+use crate::preprocess::{DecodeLimits, PreparedImage, PreprocessError, TransformSpec};
+
+/// The facade's decode scheduler: encoded images in, crops out.
+pub(super) type DecodePool = FairPool<PreparedImage, PreprocessError>;
 
 /// One served model, as the root built it: its settings, the queue its
 /// replicas serve and their start-up state. Sealed: the facade reads it and
@@ -64,8 +66,9 @@ impl ModelHandle {
 pub struct InferenceService {
     pub(super) models: Vec<ModelHandle>,
     pub(super) metrics: Arc<Metrics>,
-    /// Bounds concurrent decode/resize jobs to the configured CPU pool size.
-    pub(super) preprocess_permits: Arc<Semaphore>,
+    /// Decode/resize on `preprocess_threads` workers, round-robin across
+    /// requests, within `max_inflight_pixels`.
+    pub(super) decode_pool: DecodePool,
     pub(super) decode_limits: DecodeLimits,
     pub(super) max_images_per_request: usize,
     pub(super) request_timeout: Duration,
@@ -80,7 +83,10 @@ impl InferenceService {
         Self {
             models,
             metrics,
-            preprocess_permits: Arc::new(Semaphore::new(server.preprocess_thread_count().max(1))),
+            decode_pool: FairPool::new(
+                server.preprocess_thread_count(),
+                server.inflight_pixel_budget(),
+            ),
             decode_limits: DecodeLimits {
                 max_width: server.max_image_side,
                 max_height: server.max_image_side,

@@ -110,6 +110,22 @@ pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, Preproces
     )
 }
 
+/// Width and height from the image header alone (no pixel buffer), or
+/// `None` when the bytes are not a supported image or the header does not
+/// parse; [`decode`] then reports why. For costing work before it runs: the
+/// decode scheduler counts pixels in flight against a budget.
+pub fn header_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    let format = sniff_format(bytes).ok()?;
+    panic::catch_unwind(AssertUnwindSafe(|| {
+        ImageReader::with_format(Cursor::new(bytes), format)
+            .into_decoder()
+            .ok()
+            .map(|decoder| decoder.dimensions())
+    }))
+    .ok()
+    .flatten()
+}
+
 /// Decoder panics caught by [`decode`] since the process started.
 static DECODER_PANICS: AtomicU64 = AtomicU64::new(0);
 

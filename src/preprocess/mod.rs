@@ -22,7 +22,7 @@ mod transform;
 #[doc(hidden)]
 pub mod test_support;
 
-pub use decode::{caught_decoder_panics, decode, DecodeLimits};
+pub use decode::{caught_decoder_panics, decode, header_dimensions, DecodeLimits};
 pub use transform::{center_crop_offset, resized_size, transform, Interpolation, TransformSpec};
 
 /// The model-ready crop: `height` rows of `width` RGB pixels, row-major
@@ -146,6 +146,19 @@ mod tests {
         let prepared = prepare(&jpeg, &spec_224(), &DecodeLimits::default()).unwrap();
         assert_eq!((prepared.width, prepared.height), (224, 224));
         assert_eq!(prepared.rgb.len(), 224 * 224 * 3);
+        assert_eq!(header_dimensions(&jpeg), Some((640, 480)));
+    }
+
+    #[test]
+    fn header_dimensions_need_a_parseable_header() {
+        let png = encode(
+            &image::DynamicImage::new_rgb8(7, 3),
+            image::ImageFormat::Png,
+        );
+        assert_eq!(header_dimensions(&png), Some((7, 3)));
+        assert_eq!(header_dimensions(&png[..12]), None);
+        assert_eq!(header_dimensions(b"not an image"), None);
+        assert_eq!(header_dimensions(&[]), None);
     }
 
     #[test]

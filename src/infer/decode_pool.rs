@@ -1,0 +1,358 @@
+//! The fair decode scheduler: every request's images wait in one ring and
+//! `workers` blocking tasks take them round-robin across requests, one image
+//! per request per turn. A FIFO of images (what a semaphore gives) would put
+//! a later one-image request behind all 40 images of an earlier one; here it
+//! waits for about one image per active request.
+//!
+//! Two more things it owns, because only it sees the work before it runs:
+//! - a budget of decoded pixels in flight (`[server] max_inflight_pixels`),
+//!   which bounds decode memory whatever the image sizes; an image that does
+//!   not fit waits its turn, except that one runs whenever nothing else does,
+//!   so an image larger than the budget (but within the per-image limits)
+//!   can never deadlock;
+//! - cancellation: a request that failed, timed out or whose client went
+//!   away (its [`Job`] dropped) never has its remaining images decoded.
+//!
+//! It also measures the decode time per megapixel (an EMA) and reports the
+//! pixels ahead of a new request, for the facade's admission estimate.
+//!
+//! Generic over the work (`FnOnce() -> Result<T, E>`), so the tests drive
+//! it with closures and channels instead of images and sleeps.
+
+use std::collections::{HashMap, VecDeque};
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+
+/// A new sample weighs 1/EMA_DIVISOR in the per-megapixel EMA, as in the
+/// batch queue: smooth enough that one odd image does not swing estimates.
+const EMA_DIVISOR: u64 = 5;
+
+/// Only images of at least this many pixels feed the per-megapixel EMA:
+/// a small one's time is mostly fixed cost (the resize into the crop, the
+/// call itself), and a 1 x 1 image would claim hours per megapixel.
+const RATE_SAMPLE_MIN_PIXELS: u64 = 1_000_000;
+
+/// One unit of work and its cost in decoded pixels (from the image header).
+pub(super) struct Work<T, E> {
+    pub(super) pixels: u64,
+    pub(super) run: Box<dyn FnOnce() -> Result<T, E> + Send>,
+}
+
+/// Why a job did not yield every result.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum JobError<E> {
+    /// Item `index` failed; no earlier item did.
+    Failed { index: usize, error: E },
+    /// Item `index` panicked (a bug in the work, not the client's fault).
+    Panicked { index: usize },
+    /// The scheduler lost results it owed (a bug).
+    Lost,
+}
+
+type Outcome<T, E> = (usize, std::thread::Result<Result<T, E>>);
+
+/// A request's images not yet started, and where their results go.
+struct Pending<T, E> {
+    works: VecDeque<(usize, Work<T, E>)>,
+    /// Shared with the job and its running tasks: items at or past it are
+    /// no longer wanted.
+    limit: Arc<AtomicUsize>,
+    results: mpsc::UnboundedSender<Outcome<T, E>>,
+    runtime: Handle,
+}
+
+impl<T, E> Pending<T, E> {
+    fn waiting_pixels(&self) -> u64 {
+        self.works.iter().map(|(_, work)| work.pixels).sum()
+    }
+}
+
+struct State<T, E> {
+    /// Requests with images left to start, in turn order.
+    ring: VecDeque<u64>,
+    requests: HashMap<u64, Pending<T, E>>,
+    running: usize,
+    pixels_running: u64,
+    next_id: u64,
+}
+
+struct Inner<T, E> {
+    state: Mutex<State<T, E>>,
+    workers: usize,
+    budget: u64,
+    /// EMA of decode time per megapixel in nanoseconds; 0 = not measured yet.
+    nanos_per_megapixel: AtomicU64,
+}
+
+/// The scheduler; cheap to clone.
+pub(super) struct FairPool<T, E> {
+    inner: Arc<Inner<T, E>>,
+}
+
+impl<T, E> Clone for FairPool<T, E> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+/// One request's registered work. Dropping it cancels what has not started.
+pub(super) struct Job<T, E> {
+    id: u64,
+    count: usize,
+    limit: Arc<AtomicUsize>,
+    results: mpsc::UnboundedReceiver<Outcome<T, E>>,
+    pool: Arc<Inner<T, E>>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
+    /// `workers` run at once (at least 1); `budget` bounds the pixels of
+    /// the items running together (at least one item always may run).
+    pub(super) fn new(workers: usize, budget: u64) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State {
+                    ring: VecDeque::new(),
+                    requests: HashMap::new(),
+                    running: 0,
+                    pixels_running: 0,
+                    next_id: 0,
+                }),
+                workers: workers.max(1),
+                budget,
+                nanos_per_megapixel: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Queues a request's work at the back of the ring and starts what may
+    /// start. Must be called within a tokio runtime (the work runs on its
+    /// blocking pool).
+    pub(super) fn submit(&self, works: Vec<Work<T, E>>) -> Job<T, E> {
+        let count = works.len();
+        let limit = Arc::new(AtomicUsize::new(count));
+        let (sender, results) = mpsc::unbounded_channel();
+        let mut state = self.inner.lock();
+        let id = state.next_id;
+        state.next_id += 1;
+        if count > 0 {
+            state.ring.push_back(id);
+            state.requests.insert(
+                id,
+                Pending {
+                    works: works.into_iter().enumerate().collect(),
+                    limit: limit.clone(),
+                    results: sender,
+                    runtime: Handle::current(),
+                },
+            );
+        }
+        drop(state);
+        dispatch(&self.inner);
+        Job {
+            id,
+            count,
+            limit,
+            results,
+            pool: self.inner.clone(),
+        }
+    }
+
+    /// Measured decode time per megapixel; `None` before any was measured.
+    pub(super) fn time_per_megapixel(&self) -> Option<Duration> {
+        match self.inner.nanos_per_megapixel.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// Pixels a new request of `own` pixels would see decoded before its
+    /// own are done under round-robin (each active request gets about as
+    /// many pixels as it does, up to what it has left), plus the running
+    /// ones and its own.
+    pub(super) fn pixels_ahead_of(&self, own: u64) -> u64 {
+        let state = self.inner.lock();
+        let shares: u64 = state
+            .requests
+            .values()
+            .map(|pending| pending.waiting_pixels().min(own))
+            .fold(0, u64::saturating_add);
+        state
+            .pixels_running
+            .saturating_add(shares)
+            .saturating_add(own)
+    }
+
+    /// How many items run at once at most.
+    pub(super) fn workers(&self) -> usize {
+        self.inner.workers
+    }
+}
+
+impl<T, E> Inner<T, E> {
+    fn lock(&self) -> MutexGuard<'_, State<T, E>> {
+        // The lock guards bookkeeping only (no work runs under it); a panic
+        // while holding it leaves counts that are still consistent enough.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Items from `from` on are no longer wanted: those not started never will be.
+    fn cancel_from(&self, id: u64, from: usize, limit: &AtomicUsize) {
+        limit.fetch_min(from, Ordering::AcqRel);
+        let mut state = self.lock();
+        if let Some(pending) = state.requests.get_mut(&id) {
+            pending.works.retain(|(index, _)| *index < from);
+            if pending.works.is_empty() {
+                state.requests.remove(&id);
+            }
+        }
+    }
+
+    fn record(&self, pixels: u64, took: Duration) {
+        if pixels < RATE_SAMPLE_MIN_PIXELS {
+            return;
+        }
+        let sample = (took.as_nanos() as f64 * 1e6 / pixels as f64) as u64;
+        let sample = sample.max(1);
+        let _ = self.nanos_per_megapixel.fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |previous| {
+                Some(if previous == 0 {
+                    sample
+                } else {
+                    previous - previous / EMA_DIVISOR + sample / EMA_DIVISOR
+                })
+            },
+        );
+    }
+}
+
+/// Starts items while a worker is free and the next in turn fits the budget.
+/// The turn order is strict: an item that does not fit holds the others
+/// back (skipping it for smaller ones could starve large images forever).
+fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
+    let mut state = inner.lock();
+    while state.running < inner.workers {
+        let Some(&id) = state.ring.front() else {
+            return;
+        };
+        let running = state.pixels_running;
+        let Some(pending) = state.requests.get_mut(&id) else {
+            // Cancelled or finished: its turn is gone.
+            state.ring.pop_front();
+            continue;
+        };
+        // Works are in item order, so once the front one is past the
+        // limit (a failure or a drop lowered it), none is wanted.
+        let wanted = pending.limit.load(Ordering::Acquire);
+        let pixels = match pending.works.front() {
+            Some((index, work)) if *index < wanted => work.pixels,
+            _ => {
+                state.requests.remove(&id);
+                state.ring.pop_front();
+                continue;
+            }
+        };
+        if running > 0 && running.saturating_add(pixels) > inner.budget {
+            return;
+        }
+        let Some((index, work)) = pending.works.pop_front() else {
+            unreachable!("the front work was just looked at; this is a bug");
+        };
+        let finished = pending.works.is_empty();
+        let limit = pending.limit.clone();
+        let results = pending.results.clone();
+        let runtime = pending.runtime.clone();
+        state.ring.pop_front();
+        if finished {
+            state.requests.remove(&id);
+        } else {
+            state.ring.push_back(id);
+        }
+        state.running += 1;
+        state.pixels_running += pixels;
+        let inner = Arc::clone(inner);
+        runtime.spawn_blocking(move || {
+            // Cancelled between its turn and a free thread: skip it.
+            if index < limit.load(Ordering::Acquire) {
+                let started = Instant::now();
+                let outcome = panic::catch_unwind(AssertUnwindSafe(work.run));
+                if matches!(outcome, Ok(Ok(_))) {
+                    // Failures (mostly a bad header, in microseconds) would
+                    // make decoding look cheaper than it is.
+                    inner.record(pixels, started.elapsed());
+                } else {
+                    // Stop the request's later items now, before this
+                    // worker takes its next turn (the job only hears of
+                    // it when its task is next polled).
+                    limit.fetch_min(index, Ordering::AcqRel);
+                }
+                let _ = results.send((index, outcome));
+            }
+            drop(results);
+            let mut state = inner.lock();
+            state.running -= 1;
+            state.pixels_running -= pixels;
+            drop(state);
+            dispatch(&inner);
+        });
+    }
+}
+
+impl<T, E> Job<T, E> {
+    /// Every result in item order, or the failure of the lowest-numbered
+    /// item that failed. The first failure cancels the items after it;
+    /// those before it (already started, in order) are still awaited so
+    /// the reported index is the first bad one.
+    pub(super) async fn collect(&mut self) -> Result<Vec<T>, JobError<E>> {
+        let mut slots: Vec<Option<T>> = (0..self.count).map(|_| None).collect();
+        let mut failure: Option<JobError<E>> = None;
+        let mut wanted = self.count;
+        while slots[..wanted].iter().any(Option::is_none) {
+            let Some((index, outcome)) = self.results.recv().await else {
+                return Err(failure.unwrap_or(JobError::Lost));
+            };
+            if index >= wanted {
+                continue;
+            }
+            match outcome {
+                Ok(Ok(value)) => slots[index] = Some(value),
+                Ok(Err(error)) => {
+                    failure = Some(JobError::Failed { index, error });
+                    wanted = index;
+                }
+                Err(_) => {
+                    failure = Some(JobError::Panicked { index });
+                    wanted = index;
+                }
+            }
+            if failure.is_some() {
+                self.pool.cancel_from(self.id, wanted, &self.limit);
+            }
+        }
+        match failure {
+            Some(failure) => Err(failure),
+            None => Ok(slots
+                .into_iter()
+                .map(|slot| slot.expect("all filled"))
+                .collect()),
+        }
+    }
+}
+
+impl<T, E> Drop for Job<T, E> {
+    fn drop(&mut self) {
+        self.pool.cancel_from(self.id, 0, &self.limit);
+    }
+}
+
+#[cfg(test)]
+#[path = "decode_pool_tests.rs"]
+mod tests;
