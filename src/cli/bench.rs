@@ -40,8 +40,7 @@ impl Args {
     /// Times every batch size. Exit codes: 2 when the model cannot be
     /// loaded, 1 when a batch size fails (the lines before it stand).
     pub fn run(self) -> ExitCode {
-        super::set_threads(self.threads);
-        let device = match super::checked_device(self.device) {
+        let device = match super::engine_setup(self.threads, self.device) {
             Ok(device) => device,
             Err(exit) => return exit,
         };

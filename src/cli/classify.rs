@@ -39,8 +39,7 @@ impl Args {
     /// Classifies every image. Exit codes: 0 when all succeed, 1 when some
     /// image failed (its line says why), 2 when the model cannot be loaded.
     pub fn run(self) -> ExitCode {
-        super::set_threads(self.threads);
-        let device = match super::checked_device(self.device) {
+        let device = match super::engine_setup(self.threads, self.device) {
             Ok(device) => device,
             Err(exit) => return exit,
         };

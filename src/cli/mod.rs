@@ -53,9 +53,14 @@ fn set_threads(threads: usize) {
     }
 }
 
-/// `--device`, checked before anything is read: a GPU that is not there is
-/// one sentence on stderr and exit code 2 (as for a model that cannot load).
-fn checked_device(spec: crate::config::DeviceSpec) -> Result<crate::model::Device, ExitCode> {
+/// `--threads` applied and `--device` checked, before anything is read: a
+/// GPU that is not there is one sentence on stderr and exit code 2 (as for
+/// a model that cannot load).
+fn engine_setup(
+    threads: usize,
+    spec: crate::config::DeviceSpec,
+) -> Result<crate::model::Device, ExitCode> {
+    set_threads(threads);
     crate::model::check_device(spec).map_err(|error| {
         eprintln!("error: {error}");
         ExitCode::from(2)

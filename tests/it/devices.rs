@@ -86,15 +86,7 @@ fn serve_refuses_a_missing_gpu_before_reading_weights() {
 #[tokio::test]
 async fn the_chosen_device_is_shown_as_documented() {
     let server = start_server(|config| config.models[0].device = DeviceSpec::Auto).await;
-    let models: serde_json::Value = server
-        .client
-        .get(server.url("/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let models = server.get_json("/v1/models").await;
     let model = &models["models"][0];
     let expected = if check_device(DeviceSpec::AnyCuda).is_ok() {
         "cuda:0"

@@ -9,7 +9,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::server::{start_server, test_config, TestServer, MODEL};
-use serde_json::Value;
 
 /// Far longer than any timeout set in these tests: only a connection that
 /// is never closed takes this long.
@@ -66,15 +65,7 @@ async fn stop(server: TestServer) {
 async fn on_the_cpu_readiness_waits_for_one_pass_not_every_bucket_and_phases_are_exported() {
     let server = start_server(|config| config.models[0].max_batch_size = 8).await;
 
-    let info: Value = server
-        .client
-        .get(server.url(&format!("/v1/models/{MODEL}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = server.get_json(&format!("/v1/models/{MODEL}")).await;
     assert_eq!(info["warmup"], "auto");
     assert_eq!(info["warmed_batch_sizes"], serde_json::json!([1]));
     let ready_after = info["ready_after_seconds"]
@@ -105,15 +96,7 @@ async fn warmup_all_runs_every_bucket_on_the_cpu_too() {
         config.models[0].warmup = seresnext_serve::config::WarmupMode::All;
     })
     .await;
-    let info: Value = server
-        .client
-        .get(server.url(&format!("/v1/models/{MODEL}")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let info = server.get_json(&format!("/v1/models/{MODEL}")).await;
     assert_eq!(info["warmed_batch_sizes"], serde_json::json!([1, 2, 4]));
     stop(server).await;
 }

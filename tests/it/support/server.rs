@@ -36,6 +36,18 @@ impl TestServer {
         format!("{}{path}", self.base_url)
     }
 
+    /// `GET path`, whatever the status, as JSON.
+    pub async fn get_json(&self, path: &str) -> serde_json::Value {
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request sent")
+            .json()
+            .await
+            .expect("a JSON body")
+    }
+
     /// Graceful shutdown, waiting until every thread has exited (so the
     /// model's memory is freed before the next test starts a server).
     pub async fn stop(self) {
