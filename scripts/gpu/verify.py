@@ -3,7 +3,7 @@
 error paths and parity, talking HTTP without curl, and the report.
 
     verify.py tag RECORDS key=value ...          JSON lines on stdin, tagged, appended
-    verify.py expect-failure RECORDS NAME NEEDLE [--env K=V ...] -- COMMAND ...
+    verify.py expect-failure [--env K=V ...] RECORDS NAME NEEDLE -- COMMAND ...
     verify.py parity RECORDS MODEL REF_JSONL DEV_JSONL DEVICE DTYPE BOUND
     verify.py get URL                            body to stdout; exit 1 unless 200
     verify.py wait-ready URL SECONDS PID         until URL answers 200 (or PID exits)
@@ -111,13 +111,14 @@ def cmd_expect_failure(args):
         problems.append(f"no {args.needle!r} in the message")
     if LEAKS.search(output):
         problems.append("a backtrace or C++ exception text in the message")
-    message = " | ".join(line for line in output.strip().splitlines()[-4:])
+    # The first lines say what went wrong (a backtrace follows them).
+    message = " | ".join(output.strip().splitlines()[:3])
     record = {"check": args.name, "env": " ".join(args.env), "rc": rc,
               "seconds": round(seconds, 2), "needle": args.needle,
-              "passed": not problems, "problems": problems, "message": message[-400:]}
+              "passed": not problems, "problems": problems, "message": message[:400]}
     append(args.records, record)
     print(f"{'PASS' if not problems else 'FAIL'} {args.name}: rc {rc}, {seconds:.1f} s"
-          f"{'; ' + '; '.join(problems) if problems else ''}\n    {message[-300:]}", flush=True)
+          f"{'; ' + '; '.join(problems) if problems else ''}\n    {message[:300]}", flush=True)
     sys.exit(0 if not problems else 1)
 
 
@@ -338,10 +339,10 @@ def cmd_finish(args):
     md += table(["step", "result", "seconds", "limit s"],
                 [[s["step"], s["status"], s["seconds"], s["limit_s"]] for s in steps])
     md += ["", "## Error paths", ""]
-    md += table(["check", "env", "exit", "seconds", "result", "message (end)"],
+    md += table(["check", "env", "exit", "seconds", "result", "message (start)"],
                 [[e["check"], e["env"] or "–", e["rc"], e["seconds"],
                   "pass" if e["passed"] else "FAIL: " + "; ".join(e["problems"]),
-                  "`" + e["message"][-160:].replace("|", "/").replace("`", "'") + "`"]
+                  "`" + e["message"][:160].replace("|", "/").replace("`", "'") + "`"]
                  for e in errors])
     md += ["", "## Parity against CPU fp32 (classify, top-5, every photo)", ""]
     if report["parity_note"]:

@@ -184,8 +184,8 @@ TOML
     esac
     "$PYTHON" "$TOOLS" expect-failure "$records" "$command --device cuda:$count" "cuda:$count" \
       -- "$BIN" "${args[@]}" --device "cuda:$count" || ok=1
-    "$PYTHON" "$TOOLS" expect-failure "$records" "$command --device cuda" "CUDA is not available" \
-      --env CUDA_VISIBLE_DEVICES= -- "$BIN" "${args[@]}" --device cuda || ok=1
+    "$PYTHON" "$TOOLS" expect-failure --env CUDA_VISIBLE_DEVICES= "$records" \
+      "$command --device cuda" "CUDA is not available" -- "$BIN" "${args[@]}" --device cuda || ok=1
   done
   return "$ok"
 }
