@@ -62,7 +62,8 @@ Without a GPU: DEVICE=cpu scripts/gpu/verify.sh (the rehearsal).
 TXT
 
 size_kib=$(du -sk "$out" | cut -f1)
-du -sh "$out"/* "$out"
+du -sh "$out"/*
+du -sh "$out"
 if ((size_kib > limit_mib * 1024)); then
   echo "make-bundle: $out is $((size_kib / 1024)) MiB, over the ${limit_mib} MiB limit" >&2
   exit 1
