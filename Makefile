@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
-	deny deny-advisories fuzz fuzz-check bench contract-tools
+	deny deny-advisories fuzz fuzz-check bench contract-tools gpu-bundle
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -107,6 +107,14 @@ mixed-load: build $(VENV_STAMP) $(FIXTURE_STAMP)
 bench: build $(FIXTURE_STAMP)
 	scripts/bench/install-bench-tools.sh
 	scripts/bench/run.sh
+
+# The folder to copy onto a GPU machine and run scripts/gpu/verify.sh from
+# (README.md, "GPU check"): the release binary and load generator without
+# their debug info, the scripts, the fixture photos, no weights; at most
+# 60 MiB. Not part of `make test`.
+gpu-bundle: build $(FIXTURE_STAMP)
+	cargo build --release --locked --example loadgen
+	scripts/gpu/make-bundle.sh target/gpu-bundle
 
 # Serves config/default.toml (override with CONFIG=...). Extra flags: ARGS=...
 run: build

@@ -18,7 +18,7 @@ read -r -a levels <<< "${BENCH_WINDOW_CONCURRENCY:-1 4 16}"
 read -r -a variants <<< "${BENCH_WINDOW_VARIANTS:-fixed:0 fixed:2 fixed:5 adaptive:2 adaptive:5}"
 max_batch=${BENCH_MAX_BATCH:-8}
 photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
-python=${BENCH_PYTHON:-.venv/bin/python}
+python=${BENCH_PYTHON:-.venv/bin/python}  # run.sh passes its choice
 bin=target/release/seresnext-serve
 oha=target/bench-tools/bin/oha
 model=gluon_seresnext50_32x4d

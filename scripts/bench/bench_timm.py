@@ -3,7 +3,10 @@
     python scripts/bench/bench_timm.py --model seresnext50_32x4d --threads 2 --batch-sizes 1,8
 
 Prints one JSON line per batch size, in the same shape as the Rust bench.
-Options: --channels-last, --amp (CUDA autocast fp16), --device cpu|cuda.
+Options: --channels-last, --amp (CUDA autocast fp16), --device cpu|cuda,
+--no-cudnn-benchmark. cuDNN benchmark mode is on for CUDA by default, as in our
+server (src/model/mod.rs): without it timm runs cuDNN's heuristic choice of
+convolution algorithm, and the comparison would flatter us.
 """
 import argparse
 import json
@@ -24,10 +27,15 @@ def main():
     parser.add_argument("--channels-last", action="store_true")
     parser.add_argument("--amp", action="store_true")
     parser.add_argument("--weights", help="a .safetensors state dict (default: timm's random init)")
+    parser.add_argument("--cudnn-benchmark", action=argparse.BooleanOptionalAction, default=None,
+                        help="autotune convolution algorithms per shape (default: on for CUDA)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    # Each batch size is a new shape: its warm-up passes carry the autotuning.
+    torch.backends.cudnn.benchmark = (device.type == "cuda" if args.cudnn_benchmark is None
+                                      else args.cudnn_benchmark)
     model = timm.create_model(args.model, pretrained=False)
     if args.weights:
         from safetensors.torch import load_file

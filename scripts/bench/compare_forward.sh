@@ -10,7 +10,7 @@ iterations=${3:-10}
 make --no-print-directory build >/dev/null
 ours=$(target/release/seresnext-serve bench --device cpu --threads "$threads" \
   --batch-sizes "$batches" --iterations "$iterations")
-timm=$(.venv/bin/python scripts/bench/bench_timm.py --threads "$threads" \
+timm=$("${BENCH_PYTHON:-.venv/bin/python}" scripts/bench/bench_timm.py --threads "$threads" \
   --batch-sizes "$batches" --iterations "$iterations")
 echo "$ours"
 echo "$timm"

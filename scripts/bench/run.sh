@@ -2,15 +2,28 @@
 # The benchmark suite behind `make bench` (BENCHMARKS.md): one run, all figures
 # from the same machine state, written to benches/results.json, then
 # BENCHMARKS.md and benches/throughput_p99.png regenerated from it.
-#   1. In-process forward: `seresnext-serve bench` against timm eager
-#      (scripts/bench/bench_timm.py), alternating per batch size. On CUDA too when
-#      `nvidia-smi -L` works.
+#   1. In-process forward: on CUDA first when `nvidia-smi -L` works (GPU time
+#      is the scarce kind), ours in fp16/bf16/fp32 beside timm AMP fp16
+#      channels-last and timm fp32, cuDNN benchmark on for both; then
+#      `seresnext-serve bench` against timm eager (scripts/bench/bench_timm.py)
+#      on the CPU, alternating per batch size.
 #   2. HTTP: our server (all three models, fixture weights, CPU) and a LitServe
 #      server of timm's seresnext50_32x4d (scripts/bench/litserve_server.py),
 #      both on 127.0.0.1, under oha closed-loop load at each concurrency,
 #      alternating between the two; then each server's peak RSS.
 # `make bench` first builds the release binary, the fixtures and the tools
-# (scripts/bench/install-bench-tools.sh). Settings, all optional:
+# (scripts/bench/install-bench-tools.sh).
+#
+# On a GPU machine without cargo, the venv or the network, the CUDA part runs
+# on its own with the bundle's binary and weights (README.md, "GPU check"):
+#   BENCH_CUDA_ONLY=1 BENCH_PYTHON=python3 BENCH_BIN=target/gpu-bundle/bin/seresnext-serve \
+#     BENCH_WEIGHTS_DIR=/tmp/seresnext-gpu-weights scripts/bench/run.sh
+# It writes benches/results-cuda.json and leaves BENCHMARKS.md (the CPU run)
+# alone. Serving over HTTP on the GPU is measured by scripts/gpu/verify.sh
+# (its report has the HTTP table); this suite's HTTP part is the CPU
+# comparison with LitServe.
+#
+# Settings, all optional:
 #   THREADS              intra-op threads, ours and peers (default: nproc)
 #   BENCH_SECONDS        seconds of load per HTTP level (20)
 #   BENCH_WARMUP_SECONDS seconds of unrecorded load before a server's first level (3)
@@ -28,8 +41,15 @@
 #                        are in scripts/bench/batch_window.sh
 #   BENCH_RSS_TARGET_MIB a peak-RSS target for the report to check (none: reported only)
 #   OURS_BENCH_ARGS      extra flags for every `seresnext-serve bench`
-#   BENCH_PYTHON         the python with torch and timm (.venv/bin/python); on a
-#                        GPU machine without the venv, its own python3
+#   BENCH_PYTHON         the python with torch and timm (.venv/bin/python when
+#                        there is one, else python3); its torch/lib goes first on
+#                        LD_LIBRARY_PATH, so a binary built elsewhere finds libtorch
+#   BENCH_CUDA_ONLY      =1: only the CUDA in-process part (no CPU loop, no HTTP,
+#                        no window study; needs a GPU); results in BENCH_RESULTS
+#   BENCH_RESULTS        the results file (benches/results.json;
+#                        benches/results-cuda.json with BENCH_CUDA_ONLY=1)
+#   BENCH_BIN            our binary (target/release/seresnext-serve)
+#   BENCH_WEIGHTS_DIR    the <model id>.safetensors files (target/fixtures/models)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -46,13 +66,26 @@ photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
 rss_target_mib=${BENCH_RSS_TARGET_MIB:-null}
 read -r -a ours_extra <<< "${OURS_BENCH_ARGS:-}"
 
-python=${BENCH_PYTHON:-.venv/bin/python}
-bin=target/release/seresnext-serve
+if [ -n "${BENCH_PYTHON:-}" ]; then
+  python=$BENCH_PYTHON
+elif [ -x .venv/bin/python ]; then
+  python=.venv/bin/python
+else
+  python=python3
+fi
+export BENCH_PYTHON=$python  # batch_window.sh takes the same one
+cuda_only=${BENCH_CUDA_ONLY:-0}
+bin=${BENCH_BIN:-target/release/seresnext-serve}
 oha=target/bench-tools/bin/oha
-fixtures=target/fixtures/models
+fixtures=${BENCH_WEIGHTS_DIR:-target/fixtures/models}
 work=target/bench/run
 records=$work/records.jsonl
-results=benches/results.json
+if [ "$cuda_only" = 1 ]; then
+  results=${BENCH_RESULTS:-benches/results-cuda.json}
+  export BENCH_SKIP_HTTP=1 BENCH_SKIP_WINDOW=1
+else
+  results=${BENCH_RESULTS:-benches/results.json}
+fi
 main_model=gluon_seresnext50_32x4d
 declare -A timm_name=(
   [gluon_seresnext50_32x4d]=seresnext50_32x4d
@@ -60,13 +93,26 @@ declare -A timm_name=(
   [gluon_seresnext101_64x4d]=seresnext101_64x4d
 )
 
-needs=("$python" "$bin" "$fixtures"/gluon_seresnext{50_32x4d,101_32x4d,101_64x4d}.safetensors)
+if [ "$cuda_only" = 1 ]; then
+  needs=("$bin" "$fixtures/$main_model.safetensors")
+else
+  needs=("$bin" "$fixtures"/gluon_seresnext{50_32x4d,101_32x4d,101_64x4d}.safetensors)
+fi
 if [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
   needs+=("$oha" "$photo")
 fi
 for need in "${needs[@]}"; do
   [ -e "$need" ] || { echo "bench: $need is missing; run 'make bench'" >&2; exit 1; }
 done
+torch_lib=$("$python" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))') ||
+  { echo "bench: $python cannot import torch; set BENCH_PYTHON" >&2; exit 1; }
+export LD_LIBRARY_PATH="$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+has_gpu=0
+if nvidia-smi -L >/dev/null 2>&1; then has_gpu=1; fi
+if [ "$cuda_only" = 1 ] && [ "$has_gpu" != 1 ]; then
+  echo "bench: BENCH_CUDA_ONLY=1, but nvidia-smi -L finds no GPU" >&2
+  exit 1
+fi
 rm -rf "$work"
 mkdir -p "$work" benches
 : > "$records"
@@ -98,7 +144,20 @@ timm_forward() {  # model device label batches [flags]
       model="$model" device="$device" dtype="$label" threads="$threads"
 }
 
-if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ]; then
+if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$has_gpu" = 1 ]; then
+  # cuDNN benchmark mode on both sides: ours always turns it on for CUDA,
+  # bench_timm.py does by default on CUDA.
+  cuda_batches=${BENCH_CUDA_BATCH_SIZES:-1,8,32,64,128,256}
+  for dtype in fp16 bf16 fp32; do
+    say "in-process $main_model, cuda $dtype, batches $cuda_batches: ours"
+    ours_forward "$main_model" cuda "$dtype" "$cuda_batches"
+  done
+  say "in-process $main_model, cuda, batches $cuda_batches: timm AMP fp16 channels-last, timm fp32"
+  timm_forward "$main_model" cuda fp16 "$cuda_batches" --amp --channels-last --cudnn-benchmark
+  timm_forward "$main_model" cuda fp32 "$cuda_batches" --cudnn-benchmark
+fi
+
+if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$cuda_only" != 1 ]; then
   for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
     if [ "$model" = "$main_model" ]; then
       batches=$(with_max_batch "${BENCH_BATCH_SIZES:-1,2,4,8,16}")
@@ -113,16 +172,6 @@ if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ]; then
       timm_forward "$model" cpu fp32 "$batch"
     done
   done
-  if nvidia-smi -L >/dev/null 2>&1; then
-    cuda_batches=${BENCH_CUDA_BATCH_SIZES:-1,8,32,64,128,256}
-    for dtype in fp16 bf16 fp32; do
-      say "in-process $main_model, cuda $dtype, batches $cuda_batches: ours"
-      ours_forward "$main_model" cuda "$dtype" "$cuda_batches"
-    done
-    say "in-process $main_model, cuda, batches $cuda_batches: timm AMP fp16 channels-last, timm fp32"
-    timm_forward "$main_model" cuda fp16 "$cuda_batches" --amp --channels-last
-    timm_forward "$main_model" cuda fp32 "$cuda_batches"
-  fi
 fi
 
 # ---------------------------------------------------------------------- HTTP
@@ -282,5 +331,11 @@ say "writing $results"
   warmup_passes="$warmup" max_batch_size="$max_batch" \
   batch_delay_ms="$batch_delay_ms" photo="$photo" rss_target_mib="$rss_target_mib" \
   ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}"
-"$python" scripts/bench/report.py "$results" BENCHMARKS.md benches/throughput_p99.png
+if [ "$cuda_only" = 1 ]; then
+  # report.py would rewrite BENCHMARKS.md without its CPU figures (and needs
+  # matplotlib, which a bare GPU machine lacks): the results file is the output.
+  echo "bench: CUDA figures in $results (BENCHMARKS.md left as it is)"
+else
+  "$python" scripts/bench/report.py "$results" BENCHMARKS.md benches/throughput_p99.png
+fi
 say "done in $((SECONDS - started)) s"
