@@ -10,6 +10,8 @@
 #                                      set by verify.sh)
 #   scripts/gpu/                       verify.sh, verify.py, make_weights.py
 #   scripts/bench/bench_timm.py        the timm reference
+#   scripts/bench/record.py            JSON-lines helpers verify.py shares
+#   scripts/fixtures/calibration.py    the weight calibration make_weights.py shares
 #   photos/                            the fixture photos (target/fixtures/photos)
 #   BUNDLE.json, README.txt            what was built from which commit
 #
@@ -27,12 +29,13 @@ for need in "$release/seresnext-serve" "$release/examples/loadgen" "$photos"; do
   [ -e "$need" ] || { echo "make-bundle: $need is missing; run 'make gpu-bundle'" >&2; exit 1; }
 done
 rm -rf "$out"
-mkdir -p "$out/bin" "$out/scripts/gpu" "$out/scripts/bench" "$out/photos"
+mkdir -p "$out/bin" "$out/scripts/gpu" "$out/scripts/bench" "$out/scripts/fixtures" "$out/photos"
 
 strip --strip-debug -o "$out/bin/seresnext-serve" "$release/seresnext-serve"
 strip --strip-debug -o "$out/bin/loadgen" "$release/examples/loadgen"
 cp scripts/gpu/verify.sh scripts/gpu/verify.py scripts/gpu/make_weights.py "$out/scripts/gpu/"
-cp scripts/bench/bench_timm.py "$out/scripts/bench/"
+cp scripts/bench/bench_timm.py scripts/bench/record.py "$out/scripts/bench/"
+cp scripts/fixtures/calibration.py "$out/scripts/fixtures/"
 # The photos of the fixture manifest (JPEG and PNG; the HTTP load uses the
 # JPEGs), not their float reference tensors.
 find "$photos" -maxdepth 1 -type f \( -name '*.jpg' -o -name '*.png' \) -exec cp {} "$out/photos/" \;

@@ -23,49 +23,20 @@ import pathlib
 import sys
 import time
 
-import PIL.Image
-import PIL.ImageOps
 import safetensors.torch
 import timm
 import timm.data
 import torch
+
+# Beside this script in the bundle, in scripts/fixtures/ in the repo.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "fixtures"))
+from calibration import AIMED_CLASSES, calibrate_and_aim, load_upright  # noqa: E402
 
 MODELS = {
     "gluon_seresnext50_32x4d": "seresnext50_32x4d",
     "gluon_seresnext101_32x4d": "seresnext101_32x4d",
     "gluon_seresnext101_64x4d": "seresnext101_64x4d",
 }
-# One distinct class per photo (make_fixtures.py's list).
-AIMED_CLASSES = [285, 504, 1, 812, 409, 948, 17]
-
-
-def load_upright(path):
-    return PIL.ImageOps.exif_transpose(PIL.Image.open(path)).convert("RGB")
-
-
-def calibrate_and_aim(model, batch, generator):
-    """make_fixtures.py's calibration, copied rather than imported: that
-    module needs scikit-image, which the GPU machine does not have."""
-    for name, module in model.named_modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            low, high = (0.1, 0.3) if name.endswith("bn3") else (0.6, 1.4)
-            module.weight.data.uniform_(low, high, generator=generator)
-            module.bias.data.normal_(0.0, 0.1, generator=generator)
-            module.reset_running_stats()
-            module.momentum = None
-    model.train()
-    with torch.no_grad():
-        model(torch.cat([batch, batch.flip(-1)]))
-    model.eval()
-    with torch.no_grad():
-        features = model.forward_head(model.forward_features(batch), pre_logits=True)
-        fc = model.fc
-        fc.weight.data.normal_(0.0, 0.5 / features.shape[1] ** 0.5, generator=generator)
-        fc.bias.data.zero_()
-        aimed = 8.0 * torch.linalg.pinv(features).T
-        for photo, cls in enumerate(AIMED_CLASSES[: len(batch)]):
-            fc.weight.data[cls] += aimed[photo]
-
 
 def main():
     out, photo_dir = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])

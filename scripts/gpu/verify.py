@@ -26,6 +26,10 @@ import time
 import urllib.error
 import urllib.request
 
+# The JSON-lines helpers of make bench; beside this script in the bundle too.
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "bench"))
+from record import append, parse_fields  # noqa: E402
+
 # Targets for seresnext50 on an H100/H200-class GPU (issue 10).
 TARGET_INPROCESS_FP16 = 6000.0
 TARGET_HTTP_IMG_S = 4000.0
@@ -34,22 +38,6 @@ TARGET_BATCH1_P50_MS = 5.0
 MAIN_MODEL = "gluon_seresnext50_32x4d"
 # Markers of a C++ exception or a Rust panic reaching the user.
 LEAKS = re.compile(r"backtrace|Exception raised from", re.IGNORECASE)
-
-
-def fields_of(pairs):
-    fields = {}
-    for pair in pairs:
-        key, _, value = pair.partition("=")
-        try:
-            fields[key] = json.loads(value)
-        except json.JSONDecodeError:
-            fields[key] = value
-    return fields
-
-
-def append(path, record):
-    with open(path, "a", encoding="utf-8") as out:
-        out.write(json.dumps(record) + "\n")
 
 
 def read_jsonl(path):
@@ -69,7 +57,7 @@ def read_jsonl(path):
 
 
 def cmd_tag(args):
-    fields = fields_of(args.fields)
+    fields = parse_fields(args.fields)
     count = 0
     for raw in sys.stdin:
         line = raw.strip()
@@ -230,7 +218,7 @@ def cmd_http(args):
     runs = read_jsonl(args.loadgen)
     if not runs:
         sys.exit(f"verify.py http: no loadgen result in {args.loadgen}")
-    record = {**runs[-1], **fields_of(args.fields)}
+    record = {**runs[-1], **parse_fields(args.fields)}
     before, after = args.before.split(), args.after.split()
     if len(before) == 2 and len(after) == 2:
         images, batches = float(after[0]) - float(before[0]), float(after[1]) - float(before[1])
