@@ -109,6 +109,7 @@
 //! ```
 
 mod batch;
+mod ema;
 mod error;
 mod observer;
 #[cfg(test)]
@@ -124,6 +125,7 @@ mod window_tests;
 use std::time::Duration;
 
 pub use batch::{Batch, ItemOutput, PendingResults};
+pub use ema::AtomicEma;
 pub use error::{BatchError, ConfigError, SubmitError};
 pub use observer::{BatchObserver, BatcherStats, NoopObserver};
 pub use queue::{Announcement, BatchQueue};

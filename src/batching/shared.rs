@@ -4,20 +4,16 @@
 //! and drain tracking.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{oneshot, Notify};
 
 use super::batch::ItemResult;
+use super::ema::AtomicEma;
 use super::error::BatchError;
 use super::observer::{BatchObserver, Counters};
 use super::BatcherConfig;
-
-/// A new sample weighs 1/EMA_DIVISOR in the batch-time EMA: smooth enough to
-/// ignore one slow batch, quick enough to follow a load change.
-const EMA_DIVISOR: u64 = 5;
 
 /// Everything behind a [`BatchQueue`](super::BatchQueue); batches keep it
 /// alive to report back.
@@ -34,7 +30,7 @@ pub(super) struct Shared<T, R> {
     /// Caller's metrics hooks.
     pub(super) observer: Arc<dyn BatchObserver>,
     /// EMA of reported batch compute time in nanoseconds; 0 = no sample yet.
-    batch_time_ema_nanos: AtomicU64,
+    batch_time_ema_nanos: AtomicEma,
     /// Totals behind `BatchQueue::stats`.
     pub(super) counters: Counters,
 }
@@ -117,7 +113,7 @@ impl<T, R> Shared<T, R> {
             work_available: Condvar::new(),
             drained: Notify::new(),
             observer,
-            batch_time_ema_nanos: AtomicU64::new(0),
+            batch_time_ema_nanos: AtomicEma::default(),
             counters: Counters::default(),
         }
     }
@@ -177,20 +173,8 @@ impl<T, R> Shared<T, R> {
 
     /// Folds a worker-reported batch time into the EMA behind Retry-After.
     pub(super) fn record_batch_time(&self, batch_time: Duration) {
-        let sample = u64::try_from(batch_time.as_nanos())
-            .unwrap_or(u64::MAX)
-            .max(1);
-        let _ = self.batch_time_ema_nanos.fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |previous| {
-                Some(if previous == 0 {
-                    sample
-                } else {
-                    previous - previous / EMA_DIVISOR + sample / EMA_DIVISOR
-                })
-            },
-        );
+        self.batch_time_ema_nanos
+            .record(u64::try_from(batch_time.as_nanos()).unwrap_or(u64::MAX));
     }
 
     /// Batches ahead of a new request × EMA batch time, divided among the
@@ -199,10 +183,10 @@ impl<T, R> Shared<T, R> {
     pub(super) fn retry_after_for_depth(&self, depth: usize) -> Duration {
         let batches_ahead = depth.div_ceil(self.config.max_batch_size).max(1);
         let rounds = batches_ahead.div_ceil(self.config.replicas);
-        let per_batch = match self.batch_time_ema_nanos.load(Ordering::Relaxed) {
-            0 => self.config.max_batch_delay,
-            nanos => Duration::from_nanos(nanos),
-        };
+        let per_batch = self
+            .batch_time_ema_nanos
+            .get()
+            .map_or(self.config.max_batch_delay, Duration::from_nanos);
         per_batch.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX))
     }
 

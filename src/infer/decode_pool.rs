@@ -21,16 +21,14 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
-/// A new sample weighs 1/EMA_DIVISOR in the per-megapixel EMA, as in the
-/// batch queue: smooth enough that one odd image does not swing estimates.
-const EMA_DIVISOR: u64 = 5;
+use crate::batching::AtomicEma;
 
 /// Only images of at least this many pixels feed the per-megapixel EMA:
 /// a small one's time is mostly fixed cost (the resize into the crop, the
@@ -86,7 +84,7 @@ struct Inner<T, E> {
     workers: usize,
     budget: u64,
     /// EMA of decode time per megapixel in nanoseconds; 0 = not measured yet.
-    nanos_per_megapixel: AtomicU64,
+    nanos_per_megapixel: AtomicEma,
 }
 
 /// The scheduler; cheap to clone.
@@ -126,7 +124,7 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
                 }),
                 workers: workers.max(1),
                 budget,
-                nanos_per_megapixel: AtomicU64::new(0),
+                nanos_per_megapixel: AtomicEma::default(),
             }),
         }
     }
@@ -166,10 +164,10 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
 
     /// Measured decode time per megapixel; `None` before any was measured.
     pub(super) fn time_per_megapixel(&self) -> Option<Duration> {
-        match self.inner.nanos_per_megapixel.load(Ordering::Relaxed) {
-            0 => None,
-            nanos => Some(Duration::from_nanos(nanos)),
-        }
+        self.inner
+            .nanos_per_megapixel
+            .get()
+            .map(Duration::from_nanos)
     }
 
     /// Pixels a new request of `own` pixels would see decoded before its
@@ -218,19 +216,8 @@ impl<T, E> Inner<T, E> {
         if pixels < RATE_SAMPLE_MIN_PIXELS {
             return;
         }
-        let sample = (took.as_nanos() as f64 * 1e6 / pixels as f64) as u64;
-        let sample = sample.max(1);
-        let _ = self.nanos_per_megapixel.fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |previous| {
-                Some(if previous == 0 {
-                    sample
-                } else {
-                    previous - previous / EMA_DIVISOR + sample / EMA_DIVISOR
-                })
-            },
-        );
+        self.nanos_per_megapixel
+            .record((took.as_nanos() as f64 * 1e6 / pixels as f64) as u64);
     }
 }
 
