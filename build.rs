@@ -8,17 +8,55 @@
 //! without a GPU libtorch_cuda still loads (it only needs the CUDA runtime
 //! libraries, which the wheel's nvidia-* dependencies provide) and reports no
 //! device.
-use std::path::PathBuf;
+//!
+//! It also records where the `onnxruntime` wheel beside torch keeps
+//! libonnxruntime (`SERESNEXT_ORT_DYLIB`), so the ONNX Runtime engine finds
+//! it the way the binary finds libtorch, without an environment variable.
+use std::path::{Path, PathBuf};
 
 fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed=SERESNEXT_ORT_DYLIB");
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     let lib_dir = PathBuf::from(lib_dir);
+    record_onnxruntime_wheel(&lib_dir);
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
     if lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-search=native={}", lib_dir.display());
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
+    }
+}
+
+/// `<site-packages>/onnxruntime/capi/libonnxruntime.so.<version>` next to the
+/// torch wheel that `lib_dir` (`<site-packages>/torch/lib`) belongs to, unless
+/// `SERESNEXT_ORT_DYLIB` already names a library at build time.
+fn record_onnxruntime_wheel(torch_lib_dir: &Path) {
+    if let Ok(explicit) = std::env::var("SERESNEXT_ORT_DYLIB") {
+        println!("cargo:rustc-env=SERESNEXT_ORT_DYLIB={explicit}");
+        return;
+    }
+    let Some(capi) = torch_lib_dir
+        .parent()
+        .and_then(Path::parent)
+        .map(|site_packages| site_packages.join("onnxruntime").join("capi"))
+    else {
+        return;
+    };
+    println!("cargo:rerun-if-changed={}", capi.display());
+    let library = std::fs::read_dir(&capi).ok().and_then(|entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(|name| name.to_str())
+                    .is_some_and(|name| name.starts_with("libonnxruntime.so"))
+            })
+            .max()
+    });
+    if let Some(library) = library {
+        println!("cargo:rustc-env=SERESNEXT_ORT_DYLIB={}", library.display());
     }
 }

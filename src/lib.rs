@@ -70,6 +70,7 @@ pub mod infer;
 pub mod labels;
 pub mod metrics;
 pub mod model;
+pub mod onnx;
 pub mod pool;
 pub mod preprocess;
 pub mod server;

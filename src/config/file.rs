@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ConfigError;
 use super::warmup::WarmupMode;
-use super::{ApiKey, BatchWindow, DeviceSpec, LogFormat, Precision, WeightsSource};
+use super::{
+    ApiKey, BatchWindow, DeviceSpec, EngineKind, LogFormat, OnnxRuntimeConfig, Precision,
+    WeightsSource,
+};
 
 /// The whole service configuration: one HTTP server serving one or more models.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -30,6 +33,10 @@ pub struct Config {
     /// asked at all (`[hub]`).
     #[serde(default)]
     pub hub: HubConfig,
+    /// Settings of the ONNX Runtime engine (`[onnxruntime]`), for models
+    /// that choose it.
+    #[serde(default)]
+    pub onnxruntime: OnnxRuntimeConfig,
     /// The models to serve (`[[models]]`); a file without any gets the
     /// default model so `[server]`-only files work.
     #[serde(default = "default_models")]
@@ -41,6 +48,7 @@ impl Default for Config {
         Self {
             server: ServerConfig::default(),
             hub: HubConfig::default(),
+            onnxruntime: OnnxRuntimeConfig::default(),
             models: default_models(),
         }
     }
@@ -240,6 +248,9 @@ pub struct ModelConfig {
     /// weights from the Hub (and then not written when serialised).
     #[serde(default, skip_serializing_if = "WeightsSource::is_pretrained")]
     pub weights: WeightsSource,
+    /// `libtorch | onnxruntime`: which runtime runs the network.
+    #[serde(default)]
+    pub engine: EngineKind,
     /// `auto | cpu | cuda | cuda:N`.
     #[serde(default)]
     pub device: DeviceSpec,
@@ -310,6 +321,7 @@ impl Default for ModelConfig {
         Self {
             id: "gluon_seresnext50_32x4d".to_owned(),
             weights: WeightsSource::Pretrained,
+            engine: EngineKind::default(),
             device: DeviceSpec::default(),
             dtype: Precision::default(),
             replicas: defaults::replicas(),

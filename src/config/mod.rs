@@ -12,6 +12,7 @@
 
 mod choices;
 mod device;
+mod engine;
 mod error;
 mod file;
 mod overrides;
@@ -27,6 +28,7 @@ mod tests;
 
 pub use choices::{BatchWindow, LogFormat};
 pub use device::{DeviceSpec, Precision};
+pub use engine::{EngineKind, GraphOptimization, OnnxRuntimeConfig};
 pub use error::{ConfigError, Problem};
 pub use file::{Config, HubConfig, ModelConfig, ServerConfig};
 pub use overrides::Overrides;

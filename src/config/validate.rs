@@ -9,7 +9,7 @@ use std::collections::HashMap;
 
 use super::error::{ConfigError, Problem};
 use super::file::{Config, ModelConfig, ServerConfig};
-use super::{Precision, WeightsSource};
+use super::{DeviceSpec, EngineKind, Precision, WeightsSource};
 
 /// Checkpoint extensions the weights loader understands.
 pub const WEIGHTS_EXTENSIONS: [&str; 4] = ["pth", "pt", "bin", "safetensors"];
@@ -158,6 +158,9 @@ fn check_model(
             ),
         ));
     }
+    if model.engine == EngineKind::Onnxruntime {
+        check_onnxruntime_model(model, key, problems);
+    }
     if let WeightsSource::File(path) = &model.weights {
         let extension = path.extension().and_then(|ext| ext.to_str()).unwrap_or("");
         if !WEIGHTS_EXTENSIONS.contains(&extension) {
@@ -205,6 +208,30 @@ fn check_model(
             format!(
                 "must be less than server.request_timeout_ms ({})",
                 server.request_timeout_ms
+            ),
+        ));
+    }
+}
+
+/// ONNX Runtime runs here on its CPU execution provider, in fp32, with
+/// BatchNorm always folded into the graph's convolutions.
+fn check_onnxruntime_model(
+    model: &ModelConfig,
+    key: &impl Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) {
+    if matches!(model.device, DeviceSpec::AnyCuda | DeviceSpec::Cuda(_)) {
+        problems.push(problem(
+            key("device"),
+            "engine = \"onnxruntime\" runs on the CPU only: use device = \"cpu\" (or \"auto\"), or engine = \"libtorch\" for a GPU",
+        ));
+    }
+    if model.dtype != Precision::Fp32 {
+        problems.push(problem(
+            key("dtype"),
+            format!(
+                "engine = \"onnxruntime\" runs fp32 only, not {}: reduced precision pays off on a GPU, under engine = \"libtorch\"",
+                model.dtype
             ),
         ));
     }

@@ -44,6 +44,33 @@ pub struct PretrainedCfg {
     pub num_classes: usize,
 }
 
+/// Channels out of the stem, and `planes` of the first stage (doubling per stage).
+pub const STEM_CHANNELS: usize = 64;
+
+/// Output channels are 4x `planes` in a bottleneck (timm's `expansion`).
+pub const EXPANSION: usize = 4;
+
+/// Channels of a bottleneck's grouped 3x3 convolution: timm's
+/// `floor(planes * base_width / 64) * cardinality`.
+pub fn bottleneck_width(planes: usize, base_width: usize, cardinality: usize) -> usize {
+    planes * base_width / 64 * cardinality
+}
+
+impl ArchSpec {
+    /// [`bottleneck_width`] for this variant.
+    pub fn bottleneck_width(self, planes: usize) -> usize {
+        bottleneck_width(planes, self.base_width, self.cardinality)
+    }
+}
+
+/// timm's `make_divisible(channels / 16, 8, round_limit=0)`: the SE width.
+pub fn se_reduced_channels(channels: usize) -> usize {
+    let divisor = 8;
+    let value = channels as f64 / 16.0;
+    let rounded = ((value + divisor as f64 / 2.0) as usize / divisor) * divisor;
+    rounded.max(divisor)
+}
+
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
@@ -157,6 +184,16 @@ impl fmt::Display for ModelId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn se_width_matches_timm_make_divisible() {
+        // timm: make_divisible(c / 16, 8, round_limit=0.) for the four stage widths.
+        assert_eq!(se_reduced_channels(256), 16);
+        assert_eq!(se_reduced_channels(512), 32);
+        assert_eq!(se_reduced_channels(1024), 64);
+        assert_eq!(se_reduced_channels(2048), 128);
+        assert_eq!(se_reduced_channels(64), 8);
+    }
 
     #[test]
     fn parses_canonical_and_timm_names() {

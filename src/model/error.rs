@@ -3,7 +3,7 @@
 use tch::TchError;
 
 use crate::config::Precision;
-use crate::weights::WeightsError;
+use crate::weights::{KeyMismatch, WeightsError};
 
 /// Why a model could not be loaded or run.
 #[derive(Debug, thiserror::Error)]
@@ -40,4 +40,14 @@ pub enum ModelError {
     /// A failure of an engine other than libtorch, in its own words.
     #[error("{0}")]
     Engine(String),
+}
+
+impl From<KeyMismatch> for ModelError {
+    fn from(mismatch: KeyMismatch) -> Self {
+        ModelError::CheckpointMismatch {
+            missing: mismatch.missing,
+            unexpected: mismatch.unexpected,
+            mismatched: mismatch.mismatched,
+        }
+    }
 }

@@ -3,6 +3,7 @@
 
 use tch::{Kind, TchError, Tensor};
 
+use super::catalog::{bottleneck_width, se_reduced_channels, EXPANSION};
 use super::params::ParamStore;
 
 /// BatchNorm2d's default epsilon, which timm and the Gluon originals use.
@@ -152,14 +153,6 @@ struct SqueezeExcite {
     fc2: PointwiseConv,
 }
 
-/// timm's `make_divisible(channels / 16, 8, round_limit=0)`: the SE width.
-pub(crate) fn se_reduced_channels(channels: usize) -> usize {
-    let divisor = 8;
-    let value = channels as f64 / 16.0;
-    let rounded = ((value + divisor as f64 / 2.0) as usize / divisor) * divisor;
-    rounded.max(divisor)
-}
-
 impl SqueezeExcite {
     fn load(params: &mut ParamStore, key: &str, channels: usize) -> Self {
         let reduced = se_reduced_channels(channels);
@@ -196,9 +189,6 @@ pub(crate) struct BottleneckShape {
     pub base_width: usize,
 }
 
-/// Output channels are 4x `planes` in a bottleneck (timm's `expansion`).
-pub(crate) const EXPANSION: usize = 4;
-
 impl Bottleneck {
     pub(crate) fn load(
         params: &mut ParamStore,
@@ -206,7 +196,7 @@ impl Bottleneck {
         shape: BottleneckShape,
         fold_bn: bool,
     ) -> Self {
-        let width = shape.planes * shape.base_width / 64 * shape.cardinality;
+        let width = bottleneck_width(shape.planes, shape.base_width, shape.cardinality);
         let out_channels = shape.planes * EXPANSION;
         let conv = |params: &mut ParamStore, name: &str, bn: &str, conv_shape| {
             ConvBn::load(
@@ -304,20 +294,5 @@ impl Bottleneck {
             all.extend(projection.tensors_mut());
         }
         all
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn se_width_matches_timm_make_divisible() {
-        // timm: make_divisible(c / 16, 8, round_limit=0.) for the four stage widths.
-        assert_eq!(se_reduced_channels(256), 16);
-        assert_eq!(se_reduced_channels(512), 32);
-        assert_eq!(se_reduced_channels(1024), 64);
-        assert_eq!(se_reduced_channels(2048), 128);
-        assert_eq!(se_reduced_channels(64), 8);
     }
 }

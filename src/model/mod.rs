@@ -21,7 +21,10 @@ use std::time::Instant;
 
 use tch::{Kind, TchError, Tensor};
 
-pub use catalog::{ArchSpec, ModelId, PretrainedCfg, ALL_MODELS};
+pub use catalog::{
+    bottleneck_width, se_reduced_channels, ArchSpec, ModelId, PretrainedCfg, ALL_MODELS, EXPANSION,
+    STEM_CHANNELS,
+};
 pub use device::{
     check_device, device_label, place_replicas, place_replicas_here, resolve_device, DeviceError,
 };

@@ -3,12 +3,9 @@
 
 use tch::{Device, Kind, TchError, Tensor};
 
-use super::catalog::ArchSpec;
-use super::layers::{Bottleneck, BottleneckShape, ConvBn, ConvShape, EXPANSION};
+use super::catalog::{ArchSpec, EXPANSION, STEM_CHANNELS};
+use super::layers::{Bottleneck, BottleneckShape, ConvBn, ConvShape};
 use super::params::ParamStore;
-
-/// Channels out of the stem, and `planes` of the first stage (doubling per stage).
-const STEM_CHANNELS: usize = 64;
 
 pub(crate) struct SeResNeXt {
     stem: ConvBn,

@@ -5,25 +5,16 @@
 //! `VarStore::load` silently ignores extra tensors and adopts the file's dtype:
 //! a checkpoint for the wrong variant would load "fine" and classify garbage.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use tch::{Kind, Tensor};
 
 use super::ModelError;
-use crate::weights::{Checkpoint, DType, RawTensor};
-
-/// Keys torch writes that inference never needs.
-fn is_ignored_key(key: &str) -> bool {
-    key.ends_with(".num_batches_tracked")
-}
+use crate::weights::{Checkpoint, DType, KeyedTensors, RawTensor};
 
 /// Takes tensors out of a checkpoint by name and remembers which were taken.
 pub(crate) struct ParamStore {
-    tensors: BTreeMap<String, RawTensor>,
+    keyed: KeyedTensors,
     /// Generate every parameter instead of reading it (`weights = "random"`).
     random: bool,
-    missing: Vec<String>,
-    mismatched: Vec<String>,
     /// Time spent folding BatchNorm into convolutions, reported apart from
     /// the rest of the build as the start-up phase `fold`.
     fold_time: std::time::Duration,
@@ -32,10 +23,8 @@ pub(crate) struct ParamStore {
 impl ParamStore {
     pub(crate) fn new(checkpoint: Checkpoint) -> Self {
         Self {
-            tensors: checkpoint,
+            keyed: KeyedTensors::new(checkpoint),
             random: false,
-            missing: Vec::new(),
-            mismatched: Vec::new(),
             fold_time: std::time::Duration::ZERO,
         }
     }
@@ -60,21 +49,13 @@ impl ParamStore {
         if self.random {
             return random_param(key, shape);
         }
-        let Some(raw) = self.tensors.remove(key) else {
-            self.missing.push(key.to_string());
+        let Some(raw) = self.keyed.take(key, shape) else {
             return placeholder();
         };
-        if raw.shape != shape {
-            self.mismatched.push(format!(
-                "{key}: expected shape {shape:?}, found {:?}",
-                raw.shape
-            ));
-            return placeholder();
-        }
         match raw_to_float_tensor(&raw) {
             Ok(tensor) => tensor,
             Err(why) => {
-                self.mismatched.push(format!("{key}: {why}"));
+                self.keyed.reject(key, why);
                 placeholder()
             }
         }
@@ -93,22 +74,7 @@ impl ParamStore {
     /// Fails with every missing, mismatched and unexpected key, or succeeds
     /// when the checkpoint matched the architecture exactly.
     pub(crate) fn finish(self) -> Result<(), ModelError> {
-        let unexpected: Vec<String> = self
-            .tensors
-            .keys()
-            .filter(|key| !is_ignored_key(key))
-            .cloned()
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        if self.missing.is_empty() && self.mismatched.is_empty() && unexpected.is_empty() {
-            return Ok(());
-        }
-        Err(ModelError::CheckpointMismatch {
-            missing: self.missing,
-            unexpected,
-            mismatched: self.mismatched,
-        })
+        self.keyed.finish().map_err(ModelError::from)
     }
 }
 
@@ -155,40 +121,6 @@ fn raw_to_float_tensor(raw: &RawTensor) -> Result<Tensor, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn f32_raw(shape: &[usize], value: f32) -> RawTensor {
-        let numel: usize = shape.iter().product();
-        RawTensor {
-            dtype: DType::F32,
-            shape: shape.to_vec(),
-            data: std::iter::repeat_n(value.to_le_bytes(), numel)
-                .flatten()
-                .collect(),
-        }
-    }
-
-    #[test]
-    fn reports_missing_unexpected_and_mismatched_keys_by_name() {
-        let mut checkpoint = Checkpoint::new();
-        checkpoint.insert("a.weight".into(), f32_raw(&[2, 3], 1.0));
-        checkpoint.insert("b.weight".into(), f32_raw(&[4], 1.0));
-        checkpoint.insert("extra.weight".into(), f32_raw(&[1], 1.0));
-        checkpoint.insert("bn.num_batches_tracked".into(), f32_raw(&[], 0.0));
-        let mut store = ParamStore::new(checkpoint);
-        let a = store.take("a.weight", &[2, 3]);
-        assert_eq!(a.size(), vec![2, 3]);
-        assert_eq!(a.double_value(&[1, 2]), 1.0);
-        let _ = store.take("b.weight", &[5]);
-        let _ = store.take("c.weight", &[1]);
-        let err = store.finish().unwrap_err().to_string();
-        assert!(err.contains("c.weight"), "{err}");
-        assert!(err.contains("extra.weight"), "{err}");
-        assert!(
-            err.contains("b.weight: expected shape [5], found [4]"),
-            "{err}"
-        );
-        assert!(!err.contains("num_batches_tracked"), "{err}");
-    }
 
     #[test]
     fn rejects_integer_tensors_and_converts_half_precision() {

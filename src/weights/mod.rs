@@ -12,6 +12,7 @@
 //! before anything is allocated.
 
 mod error;
+mod keyed;
 mod objects;
 mod pickle;
 mod release_hash;
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use error::WeightsError;
+pub use keyed::{KeyMismatch, KeyedTensors};
 pub use release_hash::{expected_sha256_prefix, verify_release_hash, ReleaseHashError};
 
 /// Element type of a tensor, named after torch's dtypes.

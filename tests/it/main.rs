@@ -23,6 +23,7 @@ mod hub_cache;
 mod kserve_v2;
 mod kserve_v2_http;
 mod nginx_proxy;
+mod onnx_parity;
 mod parity;
 mod prometheus_scrape;
 mod python_client;

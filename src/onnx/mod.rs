@@ -1,0 +1,300 @@
+//! The ONNX Runtime engine: the same SE-ResNeXt, from the same checkpoint,
+//! built as an ONNX graph in memory ([`graph`]) and run by ONNX Runtime's CPU
+//! execution provider. On x86 CPUs its convolutions (the grouped 3x3 ones
+//! above all) run faster than libtorch eager's oneDNN calls; BENCHMARKS.md
+//! has the figures. libtorch stays the default engine and the GPU engine.
+//!
+//! The pool drives it through [`Engine`] like any other engine; nothing
+//! outside this module touches `ort`.
+
+mod graph;
+mod params;
+pub mod runtime;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
+use std::time::Instant;
+
+use ort::ep;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use crate::config::{GraphOptimization, OnnxRuntimeConfig};
+use crate::model::{Engine, ImageInput, LoadPhases, ModelError, ModelId, PretrainedCfg};
+use crate::weights;
+use params::ParamSource;
+pub use runtime::RuntimeError;
+
+/// How sessions are made: the `[onnxruntime]` table, with the thread count
+/// already resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSettings {
+    /// libonnxruntime to open (`None`: search, see [`runtime::candidates`]).
+    pub library: Option<PathBuf>,
+    /// 0 = ONNX Runtime's own choice.
+    pub intra_op_threads: usize,
+    pub optimization: GraphOptimization,
+    pub spin: bool,
+    pub memory_arena: bool,
+}
+
+impl SessionSettings {
+    /// `[onnxruntime]`, its thread count falling back to `fallback_threads`
+    /// (the server's `intra_op_threads`) when it is 0.
+    pub fn from_config(config: &OnnxRuntimeConfig, fallback_threads: usize) -> Self {
+        Self {
+            library: (!config.library.as_os_str().is_empty()).then(|| config.library.clone()),
+            intra_op_threads: match config.intra_op_threads {
+                0 => fallback_threads,
+                threads => threads,
+            },
+            optimization: config.optimization,
+            spin: config.spin,
+            memory_arena: config.memory_arena,
+        }
+    }
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self::from_config(&OnnxRuntimeConfig::default(), 0)
+    }
+}
+
+/// A model on ONNX Runtime, ready to classify 8-bit crops or normalized images.
+pub struct OnnxClassifier {
+    cfg: PretrainedCfg,
+    /// `Session::run` takes `&mut`; an engine is driven by one thread, so
+    /// this lock is never contended.
+    session: Mutex<Session>,
+    phases: LoadPhases,
+}
+
+/// An `ort` failure as the engine's error.
+fn engine_error(error: impl std::fmt::Display) -> ModelError {
+    ModelError::Engine(format!("onnxruntime: {error}"))
+}
+
+impl OnnxClassifier {
+    /// Reads the weight file (any supported format) and builds the session.
+    pub fn load_file(
+        id: ModelId,
+        path: &Path,
+        settings: &SessionSettings,
+    ) -> Result<Self, ModelError> {
+        let started = Instant::now();
+        let checkpoint = weights::load(path)?;
+        let read = started.elapsed();
+        let mut classifier = Self::build(id, ParamSource::checkpoint(checkpoint), settings)?;
+        classifier.phases.read = read;
+        Ok(classifier)
+    }
+
+    /// From an in-memory checkpoint, which must match the architecture exactly.
+    pub fn load(
+        id: ModelId,
+        checkpoint: weights::Checkpoint,
+        settings: &SessionSettings,
+    ) -> Result<Self, ModelError> {
+        Self::build(id, ParamSource::checkpoint(checkpoint), settings)
+    }
+
+    /// Seeded random weights (testing only; see [`ParamSource::random`]).
+    pub fn random(id: ModelId, seed: u64, settings: &SessionSettings) -> Result<Self, ModelError> {
+        Self::build(id, ParamSource::random(seed), settings)
+    }
+
+    fn build(
+        id: ModelId,
+        mut params: ParamSource,
+        settings: &SessionSettings,
+    ) -> Result<Self, ModelError> {
+        let environment =
+            runtime::environment(settings.library.as_deref()).map_err(engine_error)?;
+        let started = Instant::now();
+        let cfg = id.pretrained_cfg();
+        let model = graph::build(&mut params, id.arch(), &cfg).map_err(engine_error)?;
+        let fold = started.elapsed();
+        params.finish()?;
+        let building = Instant::now();
+        let session = session_builder(&environment, settings)
+            .and_then(|builder| model.into_session(&builder))
+            .map_err(engine_error)?;
+        Ok(Self {
+            cfg,
+            session: Mutex::new(session),
+            phases: LoadPhases {
+                read: std::time::Duration::ZERO,
+                fold,
+                build: building.elapsed(),
+            },
+        })
+    }
+
+    /// Values in one input image (`input_size² · 3`).
+    pub fn input_len(&self) -> usize {
+        let side = self.cfg.input_size as usize;
+        side * side * 3
+    }
+
+    /// Logits `[N · num_classes]` for already-normalized `[N, 3, H, W]` fp32 input.
+    pub fn logits_from_normalized(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let per_image = self.input_len();
+        if input.is_empty() || !input.len().is_multiple_of(per_image) {
+            return Err(self.bad_normalized(input.len()));
+        }
+        let images: Vec<ImageInput<'_>> = input
+            .chunks_exact(per_image)
+            .map(ImageInput::Normalized)
+            .collect();
+        Ok(self.run(&images)?.logits)
+    }
+
+    /// Logits `[N · num_classes]` for 8-bit HWC crops.
+    pub fn logits(&self, crops: &[&[u8]]) -> Result<Vec<f32>, ModelError> {
+        let images: Vec<ImageInput<'_>> = crops.iter().map(|crop| ImageInput::Crop(crop)).collect();
+        Ok(self.run(&images)?.logits)
+    }
+
+    fn bad_normalized(&self, actual: usize) -> ModelError {
+        ModelError::BadNormalizedInput {
+            expected: self.input_len(),
+            actual,
+            side: self.cfg.input_size,
+        }
+    }
+
+    /// Runs one batch; the outputs are in the order of `images`.
+    fn run(&self, images: &[ImageInput<'_>]) -> Result<Outputs, ModelError> {
+        let expected = self.input_len();
+        let side = self.cfg.input_size as usize;
+        let (mut crops, mut normalized) = (Vec::new(), Vec::new());
+        // Where each image lands in the graph's batch: crops first.
+        let mut crop_count = 0usize;
+        let mut positions = Vec::with_capacity(images.len());
+        for image in images {
+            match image {
+                ImageInput::Crop(crop) if crop.len() == expected => {
+                    positions.push(Slot::Crop(crop_count));
+                    crop_count += 1;
+                    crops.extend_from_slice(crop);
+                }
+                ImageInput::Crop(crop) => {
+                    return Err(ModelError::BadInput {
+                        expected,
+                        actual: crop.len(),
+                        side: self.cfg.input_size,
+                    })
+                }
+                ImageInput::Normalized(values) if values.len() == expected => {
+                    positions.push(Slot::Normalized(normalized.len() / expected));
+                    normalized.extend_from_slice(values);
+                }
+                ImageInput::Normalized(values) => return Err(self.bad_normalized(values.len())),
+            }
+        }
+        let normalized_count = normalized.len() / expected;
+        let crops = TensorRef::from_array_view(([crop_count, side, side, 3], crops.as_slice()))
+            .map_err(engine_error)?;
+        let normalized =
+            TensorRef::from_array_view(([normalized_count, 3, side, side], normalized.as_slice()))
+                .map_err(engine_error)?;
+        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        let outputs = session
+            .run(ort::inputs![graph::CROPS => crops, graph::NORMALIZED => normalized])
+            .map_err(engine_error)?;
+        let extract = |name: &str| -> Result<Vec<f32>, ModelError> {
+            let (_, values) = outputs[name]
+                .try_extract_tensor::<f32>()
+                .map_err(engine_error)?;
+            Ok(values.to_vec())
+        };
+        let (logits, probabilities) = (extract(graph::LOGITS)?, extract(graph::PROBABILITIES)?);
+        let classes = self.cfg.num_classes;
+        let reorder = |values: Vec<f32>| -> Vec<f32> {
+            let rows: Vec<&[f32]> = values.chunks_exact(classes).collect();
+            positions
+                .iter()
+                .flat_map(|slot| match *slot {
+                    Slot::Crop(index) => rows[index],
+                    Slot::Normalized(index) => rows[crop_count + index],
+                })
+                .copied()
+                .collect()
+        };
+        Ok(Outputs {
+            logits: reorder(logits),
+            probabilities: reorder(probabilities),
+        })
+    }
+}
+
+/// An image's place among the graph's two inputs.
+#[derive(Debug, Clone, Copy)]
+enum Slot {
+    Crop(usize),
+    Normalized(usize),
+}
+
+/// One batch's results, `[N · num_classes]` each, in request order.
+struct Outputs {
+    logits: Vec<f32>,
+    probabilities: Vec<f32>,
+}
+
+/// Session options from the settings: threads, spinning, arena, optimization.
+fn session_builder(
+    environment: &ort::environment::Environment,
+    settings: &SessionSettings,
+) -> ort::Result<ort::session::builder::SessionBuilder> {
+    let level = match settings.optimization {
+        GraphOptimization::Disable => GraphOptimizationLevel::Disable,
+        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
+        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
+        GraphOptimization::All => GraphOptimizationLevel::All,
+    };
+    let mut builder = Session::builder(environment)?
+        .with_optimization_level(level)?
+        .with_inter_threads(1)?
+        .with_intra_op_spinning(settings.spin)?
+        .with_execution_providers([ep::CPU::default()
+            .with_arena_allocator(settings.memory_arena)
+            .build()])?;
+    if settings.intra_op_threads > 0 {
+        builder = builder.with_intra_threads(settings.intra_op_threads)?;
+    }
+    Ok(builder)
+}
+
+impl Engine for OnnxClassifier {
+    fn device_label(&self) -> String {
+        "cpu".to_owned()
+    }
+
+    fn pads_to_warm_shapes(&self) -> bool {
+        false
+    }
+
+    fn input_len(&self) -> usize {
+        OnnxClassifier::input_len(self)
+    }
+
+    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        if images.is_empty() {
+            return Ok(Vec::new());
+        }
+        let probabilities = self.run(images)?.probabilities;
+        Ok(probabilities
+            .chunks_exact(self.cfg.num_classes)
+            .map(<[f32]>::to_vec)
+            .collect())
+    }
+
+    fn load_phases(&self) -> LoadPhases {
+        self.phases
+    }
+}
+
+#[cfg(test)]
+mod tests;
