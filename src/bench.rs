@@ -8,7 +8,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::model::{Classifier, LoadOptions, ModelError, ModelId};
+use crate::engines::EngineChoice;
+use crate::model::{Engine, ImageInput, ModelError, ModelId};
 
 /// What `bench` needs to run.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct BenchArgs {
     /// the values).
     pub weights: Option<PathBuf>,
     pub batch_sizes: Vec<usize>,
-    pub options: LoadOptions,
+    pub engine: EngineChoice,
     /// Untimed passes before timing each batch size.
     pub warmup: usize,
     /// Timed passes per batch size.
@@ -44,6 +45,8 @@ pub enum BenchError {
 #[derive(Debug, Serialize)]
 pub struct BenchResult {
     pub model: &'static str,
+    /// `libtorch` or `onnxruntime`.
+    pub engine: &'static str,
     pub device: String,
     pub batch_size: usize,
     pub iterations: usize,
@@ -57,13 +60,12 @@ pub struct BenchResult {
 /// JSON line per [`BenchResult`] to `out`; the first batch size that fails
 /// stops the run.
 pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), BenchError> {
-    let classifier = match &args.weights {
-        Some(weights) => Classifier::load_file(args.model, weights, args.options),
-        None => Classifier::random(args.model, 0, args.options),
-    }
-    .map_err(BenchError::Load)?;
+    let engine = args
+        .engine
+        .load(args.model, args.weights.as_deref(), 0)
+        .map_err(BenchError::Load)?;
     for &batch_size in &args.batch_sizes {
-        let result = bench_batch(&classifier, batch_size, args.warmup, args.iterations)
+        let result = bench_batch(engine.as_ref(), args, batch_size)
             .map_err(|source| BenchError::Batch { batch_size, source })?;
         serde_json::to_writer(&mut *out, &result).map_err(std::io::Error::from)?;
         writeln!(out)?;
@@ -74,16 +76,16 @@ pub fn run(args: &BenchArgs, out: &mut dyn Write) -> Result<(), BenchError> {
 /// Times `iterations` forward passes (after `warmup` untimed ones) of a batch
 /// of blank crops through the same path the server uses (u8 crops →
 /// normalize → forward → softmax → host).
-pub fn bench_batch(
-    classifier: &Classifier,
+fn bench_batch(
+    classifier: &dyn Engine,
+    args: &BenchArgs,
     batch_size: usize,
-    warmup: usize,
-    iterations: usize,
 ) -> Result<BenchResult, ModelError> {
+    let (warmup, iterations) = (args.warmup, args.iterations);
     let crop: Vec<u8> = (0..classifier.input_len())
         .map(|i| (i % 251) as u8)
         .collect();
-    let crops = vec![crop.as_slice(); batch_size];
+    let crops = vec![ImageInput::Crop(&crop); batch_size];
     for _ in 0..warmup {
         classifier.classify(&crops)?;
     }
@@ -99,8 +101,9 @@ pub fn bench_batch(
     let at = |q: f64| times[((times.len() - 1) as f64 * q).round() as usize];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     Ok(BenchResult {
-        model: classifier.id().name(),
-        device: crate::model::device_label(classifier.device()),
+        model: args.model.name(),
+        engine: args.engine.kind.name(),
+        device: classifier.device_label(),
         batch_size,
         iterations: times.len(),
         images_per_second: (batch_size * times.len()) as f64 / total.as_secs_f64(),

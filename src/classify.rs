@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use crate::engines::EngineChoice;
 use crate::infer::{top_k, ClassScore};
-use crate::model::{Classifier, LoadOptions, ModelId};
+use crate::model::{ImageInput, ModelId};
 use crate::preprocess::{self, DecodeLimits, PreparedImage};
 
 /// What `classify` needs to run.
@@ -17,7 +18,7 @@ pub struct ClassifyArgs {
     pub weights: PathBuf,
     pub top_k: usize,
     pub images: Vec<PathBuf>,
-    pub options: LoadOptions,
+    pub engine: EngineChoice,
 }
 
 /// One output line.
@@ -34,9 +35,11 @@ struct Line<'a> {
 /// gets an `error` line and the rest go on; returns how many failed.
 pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
     crate::weights::verify_release_hash(&args.weights)?;
-    let classifier = Classifier::load_file(args.model, &args.weights, args.options)
+    let classifier = args
+        .engine
+        .load(args.model, Some(&args.weights), 0)
         .map_err(|e| anyhow::anyhow!("loading {}: {e}", args.weights.display()))?;
-    let spec = classifier.transform_spec();
+    let spec = args.model.pretrained_cfg().transform_spec();
     let limits = DecodeLimits::default();
     let mut failures = 0;
     for path in &args.images {
@@ -45,7 +48,7 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(preprocess::prepare(&bytes, &spec, &limits)?));
         let result = prepared.and_then(|image| {
-            let mut probabilities = classifier.classify(&[&image.rgb])?;
+            let mut probabilities = classifier.classify(&[ImageInput::Crop(&image.rgb)])?;
             Ok(top_k(&probabilities.remove(0), args.top_k))
         });
         let line = match result {

@@ -61,6 +61,7 @@ pub mod bench;
 pub mod classify;
 pub mod cli;
 pub mod config;
+pub mod engines;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;

@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::bench::{self, BenchArgs, BenchError};
-use crate::config::{DeviceSpec, Precision};
+use crate::config::{DeviceSpec, EngineKind, Precision};
+use crate::engines::EngineChoice;
 use crate::model::{LoadOptions, ModelId};
+use crate::onnx::SessionSettings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -21,7 +23,10 @@ pub struct Args {
     pub device: DeviceSpec,
     #[arg(long, default_value = "fp32")]
     pub dtype: Precision,
-    /// libtorch intra-op threads (0 = libtorch's default).
+    /// libtorch | onnxruntime (CPU, fp32).
+    #[arg(long, default_value = "libtorch")]
+    pub engine: EngineKind,
+    /// Intra-op threads of the engine (0 = its default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Untimed passes before timing each batch size.
@@ -48,11 +53,18 @@ impl Args {
             model: self.model,
             weights: (self.weights.as_os_str() != "random").then_some(self.weights),
             batch_sizes: self.batch_sizes,
-            options: LoadOptions {
-                device,
-                precision: self.dtype,
-                fold_bn: true,
-                channels_last: self.channels_last,
+            engine: EngineChoice {
+                kind: self.engine,
+                libtorch: LoadOptions {
+                    device,
+                    precision: self.dtype,
+                    fold_bn: true,
+                    channels_last: self.channels_last,
+                },
+                onnxruntime: SessionSettings {
+                    intra_op_threads: self.threads,
+                    ..SessionSettings::default()
+                },
             },
             warmup: self.warmup,
             iterations: self.iterations,

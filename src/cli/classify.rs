@@ -4,8 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::classify::{self, ClassifyArgs};
-use crate::config::{DeviceSpec, Precision};
+use crate::config::{DeviceSpec, EngineKind, Precision};
+use crate::engines::EngineChoice;
 use crate::model::{LoadOptions, ModelId};
+use crate::onnx::SessionSettings;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -27,7 +29,10 @@ pub struct Args {
     /// Keep BatchNorm as separate ops instead of folding it into the convolutions.
     #[arg(long)]
     pub no_fold_bn: bool,
-    /// libtorch intra-op threads (0 = libtorch's default).
+    /// libtorch | onnxruntime (CPU, fp32).
+    #[arg(long, default_value = "libtorch")]
+    pub engine: EngineKind,
+    /// Intra-op threads of the engine (0 = its default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Image files.
@@ -48,11 +53,18 @@ impl Args {
             weights: self.weights,
             top_k: usize::from(self.top_k),
             images: self.images,
-            options: LoadOptions {
-                device,
-                precision: self.dtype,
-                fold_bn: !self.no_fold_bn,
-                ..LoadOptions::default()
+            engine: EngineChoice {
+                kind: self.engine,
+                libtorch: LoadOptions {
+                    device,
+                    precision: self.dtype,
+                    fold_bn: !self.no_fold_bn,
+                    ..LoadOptions::default()
+                },
+                onnxruntime: SessionSettings {
+                    intra_op_threads: self.threads,
+                    ..SessionSettings::default()
+                },
             },
         };
         match classify::run(&args, &mut std::io::stdout().lock()) {

@@ -339,3 +339,29 @@ fn load_reads_files_and_names_missing_ones() {
     assert!(message.contains("missing.toml"), "{message}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn the_onnxruntime_engine_refuses_a_gpu_and_reduced_precision() {
+    let config = Config::from_toml_str(
+        "[[models]]\nid = \"gluon_seresnext50_32x4d\"\nengine = \"onnxruntime\"\ndevice = \"cuda\"\ndtype = \"fp16\"\n",
+    )
+    .expect("parses");
+    let message = config
+        .validate(|_| true)
+        .expect_err("onnxruntime is CPU fp32")
+        .to_string();
+    assert!(message.contains("models[0].device"), "{message}");
+    assert!(message.contains("CPU only"), "{message}");
+    assert!(message.contains("models[0].dtype"), "{message}");
+    assert!(message.contains("fp32 only"), "{message}");
+    let cpu = Config::from_toml_str(
+        "[onnxruntime]\noptimization = \"extended\"\n[[models]]\nid = \"gluon_seresnext50_32x4d\"\nengine = \"onnxruntime\"\n",
+    )
+    .expect("parses");
+    cpu.validate(|_| true)
+        .expect("auto means the CPU for onnxruntime");
+    assert_eq!(
+        cpu.onnxruntime.optimization,
+        crate::config::GraphOptimization::Extended
+    );
+}

@@ -120,6 +120,7 @@ impl InferenceService {
             device: model.state.device(),
             replica_devices: model.state.replica_devices(),
             requested_device: config.device.to_string(),
+            engine: config.engine,
             dtype: config.dtype,
             replicas: model.state.replicas(),
             ready_replicas: model.state.ready_replicas(),

@@ -98,6 +98,8 @@ pub struct ModelInfo {
     pub replica_devices: Vec<String>,
     /// The configured device, as written (`auto`, `cuda:1`).
     pub requested_device: String,
+    /// The runtime that runs the network.
+    pub engine: crate::config::EngineKind,
     pub dtype: Precision,
     pub replicas: usize,
     pub ready_replicas: usize,

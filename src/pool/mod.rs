@@ -24,11 +24,9 @@ pub use resolve::{published_file, resolve_weights, ResolveError, ResolvedWeights
 pub use state::ModelState;
 
 use crate::batching::BatchQueue;
-use crate::config::{DeviceSpec, Precision, WarmupMode};
+use crate::config::{DeviceSpec, WarmupMode};
 use crate::metrics::Metrics;
-use crate::model::{
-    place_replicas_here, resolve_device, Classifier, Engine, LoadOptions, ModelError, ModelId,
-};
+use crate::model::{place_replicas_here, Engine, ModelError, ModelId};
 
 /// The queue between the request side and a model's replicas: preprocessed
 /// crops or client-normalized images in, probability vectors out.
@@ -51,7 +49,7 @@ pub struct ReplicaSpec {
     pub max_batch_size: usize,
     /// Which of those buckets run before the replica reports ready.
     pub warmup: WarmupMode,
-    /// Builds the engine (libtorch by default, see [`libtorch_loader`]).
+    /// Builds the engine (the root's `engines::EngineChoice` decides which).
     pub loader: EngineLoader,
 }
 
@@ -65,35 +63,6 @@ impl std::fmt::Debug for ReplicaSpec {
             .field("warmup", &self.warmup)
             .finish_non_exhaustive()
     }
-}
-
-/// How a libtorch replica loads its weights.
-#[derive(Debug, Clone)]
-pub struct LibtorchSpec {
-    pub model: ModelId,
-    /// Already resolved ([`resolve_weights`]): replicas never search or download.
-    pub weights: ResolvedWeights,
-    pub precision: Precision,
-    pub fold_bn: bool,
-    pub channels_last: bool,
-    pub random_seed: u64,
-}
-
-/// The loader of a libtorch [`Classifier`] with these settings.
-pub fn libtorch_loader(spec: LibtorchSpec) -> EngineLoader {
-    Arc::new(move |device| {
-        let options = LoadOptions {
-            device: resolve_device(device),
-            precision: spec.precision,
-            fold_bn: spec.fold_bn,
-            channels_last: spec.channels_last,
-        };
-        let classifier = match &spec.weights {
-            ResolvedWeights::File(path) => Classifier::load_file(spec.model, path, options)?,
-            ResolvedWeights::Random => Classifier::random(spec.model, spec.random_seed, options)?,
-        };
-        Ok(Box::new(classifier) as Box<dyn Engine>)
-    })
 }
 
 /// Starts `replicas` threads serving `queue`, placed over this machine's

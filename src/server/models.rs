@@ -9,13 +9,15 @@ use std::thread::JoinHandle;
 use std::time::Instant;
 
 use crate::batching::{BatchQueue, BatcherConfig};
-use crate::config::{BatchWindow, Config, ModelConfig};
+use crate::config::{BatchWindow, Config, DeviceSpec, EngineKind, ModelConfig};
+use crate::engines::EngineChoice;
 use crate::hub::HubSettings;
 use crate::infer::ModelHandle;
 use crate::metrics::Metrics;
-use crate::model::{check_device, device_label, DeviceError, ModelId};
+use crate::model::{check_device, device_label, resolve_device, DeviceError, LoadOptions, ModelId};
+use crate::onnx::{self, RuntimeError, SessionSettings};
 use crate::pool::{
-    self, libtorch_loader, LibtorchSpec, MetricsObserver, ModelState, ReplicaSpec, ResolveError,
+    self, EngineLoader, MetricsObserver, ModelState, ReplicaSpec, ResolveError, ResolvedWeights,
 };
 
 /// Why the models could not be started. Each names the model it is about.
@@ -31,6 +33,12 @@ pub enum StartError {
     },
     #[error(transparent)]
     Weights(#[from] ResolveError),
+    #[error("models[{model}]: {source}")]
+    OnnxRuntime {
+        model: String,
+        #[source]
+        source: RuntimeError,
+    },
     #[error("models[{model}]: {source}")]
     Queue {
         model: String,
@@ -95,14 +103,30 @@ fn start_one(
 ) -> Result<(), StartError> {
     let hub = HubSettings::from_config(&config.hub);
     let id = ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
+    // ONNX Runtime runs on the CPU whatever `auto` would pick for libtorch.
+    let requested = match model.engine {
+        EngineKind::Libtorch => model.device,
+        EngineKind::Onnxruntime => DeviceSpec::Cpu,
+    };
     // Before the weights are read (or downloaded): a GPU that is not there
-    // fails at once, with a sentence.
-    let device = check_device(model.device).map_err(|source| StartError::Device {
+    // (or an engine library that is not) fails at once, with a sentence.
+    let device = check_device(requested).map_err(|source| StartError::Device {
         model: model.id.clone(),
         source,
     })?;
+    let onnx_settings =
+        SessionSettings::from_config(&config.onnxruntime, config.server.intra_op_threads);
+    if model.engine == EngineKind::Onnxruntime {
+        onnx::runtime::environment(onnx_settings.library.as_deref()).map_err(|source| {
+            StartError::OnnxRuntime {
+                model: model.id.clone(),
+                source,
+            }
+        })?;
+    }
     tracing::info!(
         model = id.name(),
+        engine = %model.engine,
         requested = %model.device,
         device = device_label(device),
         "device chosen"
@@ -115,17 +139,30 @@ fn start_one(
         resolve_s = resolve_time.as_secs_f64(),
         "weights resolved"
     );
-    let loader = libtorch_loader(LibtorchSpec {
-        model: id,
-        weights,
-        precision: model.dtype,
-        fold_bn: model.fold_bn,
-        channels_last: model.channels_last,
-        random_seed: model.random_seed,
+    let choice = EngineChoice {
+        kind: model.engine,
+        libtorch: LoadOptions {
+            // Each replica's own device is filled in where it is placed.
+            precision: model.dtype,
+            fold_bn: model.fold_bn,
+            channels_last: model.channels_last,
+            ..LoadOptions::default()
+        },
+        onnxruntime: onnx_settings,
+    };
+    let seed = model.random_seed;
+    let loader: EngineLoader = Arc::new(move |device| {
+        let path = match &weights {
+            ResolvedWeights::File(path) => Some(path.as_path()),
+            ResolvedWeights::Random => None,
+        };
+        let mut choice = choice.clone();
+        choice.libtorch.device = resolve_device(device);
+        choice.load(id, path, seed)
     });
     let spec = ReplicaSpec {
         model: id,
-        device: model.device,
+        device: requested,
         max_batch_size: model.max_batch_size,
         warmup: model.warmup,
         loader,

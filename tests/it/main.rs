@@ -24,6 +24,7 @@ mod kserve_v2;
 mod kserve_v2_http;
 mod nginx_proxy;
 mod onnx_parity;
+mod onnx_serving;
 mod parity;
 mod prometheus_scrape;
 mod python_client;

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::config::{Precision, WarmupMode};
+use crate::config::{EngineKind, Precision, WarmupMode};
 use crate::http::respond::TimingMs;
 use crate::infer::{ClassScore, PredictOutput};
 
@@ -72,6 +72,8 @@ pub struct ModelMetadata {
     pub replica_devices: Vec<String>,
     /// The device as configured (`auto`, `cpu`, `cuda:N`).
     pub requested_device: String,
+    /// The runtime that runs the network: `libtorch` or `onnxruntime`.
+    pub engine: EngineKind,
     pub dtype: Precision,
     pub replicas: usize,
     pub ready_replicas: usize,

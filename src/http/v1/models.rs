@@ -60,6 +60,7 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
         device: model.device.clone(),
         replica_devices: model.replica_devices.clone(),
         requested_device: model.requested_device.clone(),
+        engine: model.engine,
         dtype: model.dtype,
         replicas: model.replicas,
         ready_replicas: model.ready_replicas,

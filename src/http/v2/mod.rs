@@ -30,6 +30,7 @@ use super::error::{ApiError, RequestError};
 use super::extract::{buffer, parse_timeout_header, ServedModel, TIMEOUT_HEADER};
 use super::respond::{retry_soon, RequestCounter, UNKNOWN_MODEL_LABEL};
 use super::AppState;
+use crate::config::EngineKind;
 use crate::infer::{ClassifyRequest, ModelInfo, Readiness};
 
 pub(super) mod binary;
@@ -79,7 +80,11 @@ fn tensor_metadata(model: &ModelInfo) -> ModelMetadataV2 {
     ModelMetadataV2 {
         name: model.name(),
         versions: [MODEL_VERSION],
-        platform: "pytorch_libtorch",
+        // Triton's platform names for the two runtimes.
+        platform: match model.engine {
+            EngineKind::Libtorch => "pytorch_libtorch",
+            EngineKind::Onnxruntime => "onnxruntime_onnx",
+        },
         inputs: vec![
             tensor(IMAGE_BYTES_INPUT, "BYTES", &[-1]),
             tensor(NORMALIZED_INPUT, "FP32", &[-1, 3, side, side]),
