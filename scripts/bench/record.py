@@ -174,6 +174,8 @@ def cmd_finish(args):
             "seresnext-serve": ours[0],
             "oha": oha[0],
             "litserve": package_version("litserve"),
+            "onnxruntime": package_version("onnxruntime"),
+            "tritonserver (nvidia-pytriton)": settings.pop("pytriton_version", None),
             "torch": package_version("torch"),
             "timm": package_version("timm"),
             "python": platform.python_version(),

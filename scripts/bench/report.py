@@ -21,6 +21,18 @@ FORWARD_VS_TIMM = 1.10  # ours in-process best img/s over timm's
 HTTP_EFFICIENCY = 0.90  # HTTP c=16 req/s over in-process img/s at max_batch_size
 HTTP_VS_LITSERVE = 1.3  # HTTP c=16 req/s over LitServe's, with a lower p99
 HTTP_OVERHEAD_MS = 5.0  # HTTP c=1 p50 over in-process batch-1 p50
+# The engine targets (issue 9), for the ONNX Runtime engine.
+ORT_VS_PYTHON_ORT = 1.0  # ours on onnxruntime, best img/s, over Python ONNX Runtime's
+ORT_VS_TIMM = 1.3  # the same over timm eager's
+ORT_HTTP_EFFICIENCY = 0.95  # HTTP c=16 req/s over its own in-process img/s at max_batch_size
+VS_PEERS = 1.6  # HTTP c=16 req/s over LitServe's and over Triton's, with a lower p99
+SERVER_NAMES = {
+    "ours": "ours (libtorch)",
+    "ours_onnxruntime": "ours (onnxruntime)",
+    "litserve": "LitServe",
+    "triton": "Triton",
+}
+BODY_NAMES = {"jpeg": "raw JPEG", "b64json": "JSON base64", "v2binary": "V2 binary BYTES"}
 GPU_MS = 10.0  # below this many ms a figure gets two decimals
 PEER = {"fp32": "fp32", "fp16": "fp16", "bf16": None}  # our dtype -> timm's row
 
@@ -93,6 +105,93 @@ def forward_ratio_row(label, ours, timm, digits):
         f"≥ {FORWARD_VS_TIMM:.2f}",
         status(ratio >= FORWARD_VS_TIMM),
     )
+
+
+def ratio_row(label, ours, peer, goal, digits=1):
+    """A best-vs-best in-process row against `goal`."""
+    o, p = best(ours), best(peer)
+    if not (o and p):
+        return (label, "—", f"≥ {goal:.2f}", status(None))
+    ratio = o["images_per_second"] / p["images_per_second"]
+    return (
+        label,
+        f"{ratio:.2f} ({o['images_per_second']:.{digits}f} at batch {o['batch_size']} ÷ "
+        f"{p['images_per_second']:.{digits}f} at batch {p['batch_size']})",
+        f"≥ {goal:.2f}",
+        status(ratio >= goal),
+    )
+
+
+def versus_peer_row(label, ours, peer):
+    """HTTP c=16: ours over a peer, with a lower p99."""
+    if not (ours and peer and peer["requests_per_second"] > 0):
+        return (label, "—", f"≥ {VS_PEERS}, p99 lower", status(None))
+    ratio = ours["requests_per_second"] / peer["requests_per_second"]
+    lower = ours["p99_ms"] is not None and peer["p99_ms"] is not None and ours["p99_ms"] < peer["p99_ms"]
+    return (
+        label,
+        f"{ratio:.2f} ({ours['requests_per_second']:.1f} ÷ {peer['requests_per_second']:.1f}); "
+        f"p99 {fmt(ours['p99_ms'], 0)} vs {fmt(peer['p99_ms'], 0)} ms",
+        f"≥ {VS_PEERS}, p99 lower",
+        status(ratio >= VS_PEERS and lower),
+    )
+
+
+def engine_targets(results):
+    """Rows for the ONNX Runtime engine (issue 9)."""
+    index = in_process_index(results)
+    max_batch = results["settings"].get("max_batch_size", 8)
+    cpu = lambda impl: index.get((impl, MAIN_MODEL, "cpu", "fp32"), {})  # noqa: E731
+    ort = cpu("ours_onnxruntime")
+    rows = [
+        ratio_row("6. in-process best img/s, ours on onnxruntime ÷ Python ONNX Runtime", ort,
+                  cpu("onnxruntime_python"), ORT_VS_PYTHON_ORT),
+        ratio_row("7. in-process best img/s, ours on onnxruntime ÷ timm eager", ort, cpu("timm"), ORT_VS_TIMM),
+    ]
+    c16 = http_row(results, "ours_onnxruntime", 16, "jpeg")
+    at_max = ort.get(max_batch)
+    label = f"8. HTTP c=16 req/s ÷ in-process img/s at batch {max_batch} (onnxruntime engine)"
+    if c16 and at_max:
+        ratio = c16["requests_per_second"] / at_max["images_per_second"]
+        rows.append((label, f"{ratio:.2f} ({c16['requests_per_second']:.1f} ÷ {at_max['images_per_second']:.1f})",
+                     f"≥ {ORT_HTTP_EFFICIENCY:.2f}", status(ratio >= ORT_HTTP_EFFICIENCY)))
+    else:
+        rows.append((label, "—", f"≥ {ORT_HTTP_EFFICIENCY:.2f}", status(None)))
+    c1 = http_row(results, "ours_onnxruntime", 1, "jpeg")
+    b1 = ort.get(1)
+    label = "9. HTTP c=1 p50 vs in-process batch-1 p50 + 5 ms (onnxruntime engine)"
+    if c1 and b1 and c1["p50_ms"] is not None:
+        bound = b1["p50_ms"] + HTTP_OVERHEAD_MS
+        rows.append((label, f"{c1['p50_ms']:.1f} ms vs {b1['p50_ms']:.1f} + {HTTP_OVERHEAD_MS:.0f} = {bound:.1f} ms",
+                     "≤", status(c1["p50_ms"] <= bound)))
+    else:
+        rows.append((label, "—", "≤", status(None)))
+    for number, peer in ((10, "litserve"), (11, "triton")):
+        rows.append(versus_peer_row(
+            f"{number}. HTTP c=16 req/s, ours (onnxruntime) ÷ {SERVER_NAMES[peer]}, and p99 lower",
+            c16, http_row(results, peer, 16)))
+    return rows
+
+
+def engine_rows(results):
+    """seresnext50 on the CPU, batch by batch: both our engines and both references."""
+    index = in_process_index(results)
+    cpu = lambda impl: index.get((impl, MAIN_MODEL, "cpu", "fp32"), {})  # noqa: E731
+    impls = ["ours", "ours_onnxruntime", "onnxruntime_python", "timm"]
+    tables = {impl: cpu(impl) for impl in impls}
+    batches = sorted(set().union(*(rows.keys() for rows in tables.values())))
+    rows = []
+    for batch in batches:
+        cells = [tables[impl].get(batch) for impl in impls]
+        ips = [cell["images_per_second"] if cell else None for cell in cells]
+        ort, python_ort, timm = ips[1], ips[2], ips[3]
+        rows.append(
+            [batch]
+            + [f"{fmt(cell['images_per_second'])} / {fmt_ms(cell['p50_ms'])}" if cell else "—" for cell in cells]
+            + [f"{ort / python_ort:.2f}" if ort and python_ort else "—",
+               f"{ort / timm:.2f}" if ort and timm else "—"]
+        )
+    return rows
 
 
 def targets(results):
@@ -189,7 +288,7 @@ def targets(results):
         )
     else:
         rows.append(("5. peak RSS, all three models loaded, after the load (ours)", "—", "—", status(None)))
-    return rows
+    return rows + engine_targets(results)
 
 
 def in_process_rows(results):
@@ -227,22 +326,27 @@ def in_process_rows(results):
 def http_rows(results):
     rows = []
     order = {"jpeg": 0, "b64json": 1}
+    servers = list(SERVER_NAMES)
+
+    def versus(record, peer_name):
+        peer = http_row(results, peer_name, record["concurrency"])
+        if record["server"].startswith("ours") and peer and peer["requests_per_second"] > 0:
+            return f"{record['requests_per_second'] / peer['requests_per_second']:.2f}"
+        return "—"
+
     for record in sorted(
-        results["http"], key=lambda r: (r["concurrency"], r["server"] != "ours", order.get(r["body"], 2))
+        results["http"],
+        key=lambda r: (r["concurrency"], servers.index(r["server"]) if r["server"] in servers else 9,
+                       order.get(r["body"], 2)),
     ):
-        peer = http_row(results, "litserve", record["concurrency"])
-        ratio = "—"
-        if record["server"] == "ours" and peer and peer["requests_per_second"] > 0:
-            ratio = f"{record['requests_per_second'] / peer['requests_per_second']:.2f}"
-        name = "ours" if record["server"] == "ours" else "LitServe"
-        body = {"jpeg": "raw JPEG", "b64json": "JSON base64"}.get(record["body"], record["body"])
         rows.append(
             (
                 record["concurrency"],
-                name,
-                body,
+                SERVER_NAMES.get(record["server"], record["server"]),
+                BODY_NAMES.get(record["body"], record["body"]),
                 fmt(record["requests_per_second"]),
-                ratio,
+                versus(record, "litserve"),
+                versus(record, "triton"),
                 fmt(record["p50_ms"], 0),
                 fmt(record["p90_ms"], 0),
                 fmt(record["p99_ms"], 0),
@@ -254,10 +358,14 @@ def http_rows(results):
 
 
 def memory_rows(results):
-    names = {"ours": "ours (3 models)", "litserve": "LitServe (1 model)"}
+    def name(record):
+        models = "3 models" if record["server"].startswith("ours") else "1 model"
+        return f"{SERVER_NAMES.get(record['server'], record['server'])} ({models})"
+
+    order = list(SERVER_NAMES)
     return [
-        (names.get(r["server"], r["server"]), fmt(r["peak_mib"], 0), fmt(r["rss_mib"], 0), r["processes"])
-        for r in results["memory"]
+        (name(r), fmt(r["peak_mib"], 0), fmt(r["rss_mib"], 0), r["processes"])
+        for r in sorted(results["memory"], key=lambda r: order.index(r["server"]) if r["server"] in order else 9)
     ]
 
 
@@ -277,11 +385,13 @@ def window_rows(results):
 def chart(results, path):
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
     styles = {
-        "ours": ("ours (raw JPEG)", "tab:blue", "o"),
+        "ours": ("ours, libtorch (raw JPEG)", "tab:blue", "o"),
+        "ours_onnxruntime": ("ours, onnxruntime (raw JPEG)", "tab:purple", "^"),
         "litserve": ("LitServe (JSON base64)", "tab:orange", "s"),
+        "triton": ("Triton (V2 binary)", "tab:red", "v"),
     }
     for server, (label, colour, marker) in styles.items():
-        body = "jpeg" if server == "ours" else None
+        body = "jpeg" if server.startswith("ours") else None
         points = sorted(
             (r["concurrency"], r)
             for r in results["http"]
@@ -424,10 +534,27 @@ def markdown(results, chart_path, out_path):
             in_process_rows(results),
         ),
         "",
+        "### Engines, in process",
+        "",
+        f"`{MAIN_MODEL}` on the CPU, fp32, the same weights and threads: ours on each engine "
+        "(`seresnext-serve bench --engine`), Python ONNX Runtime on timm's `torch.onnx.export` "
+        "graph (scripts/bench/bench_onnxruntime.py: ORT_ENABLE_ALL, host-side normalization and "
+        "softmax inside the timing, as ours has them in the graph) and timm eager. "
+        "Cells: img/s / p50 ms of one pass.",
+        "",
+        table(
+            ["batch", "ours libtorch", "ours onnxruntime", "Python ONNX Runtime", "timm eager",
+             "ours ort ÷ Python ort", "ours ort ÷ timm"],
+            engine_rows(results),
+        ),
+        "",
         f"### HTTP, `{MAIN_MODEL}`",
         "",
-        "oha closed-loop load (`-c` clients, keep-alive) on 127.0.0.1, ours and LitServe "
-        "alternating level by level. Ours serves all three models (CPU, fixture "
+        "oha closed-loop load (`-c` clients, keep-alive) on 127.0.0.1, every server in turn "
+        "level by level, the others paused. Triton (scripts/bench/triton_server.py: PyTriton's "
+        "tritonserver with its dynamic batcher, max batch and delay as ours, timm in a Python "
+        "callable) gets KServe V2 binary requests with the JPEG as a BYTES element. "
+        "Ours serves all three models, once per engine (CPU, fixture "
         "weights) and gets the raw JPEG (`Content-Type: image/jpeg`); LitServe "
         "(scripts/bench/litserve_server.py: timm `seresnext50_32x4d`, the same weights, "
         'timm\'s eval transform, top-5) gets `{"image": "<base64>"}` as its users send '
@@ -442,7 +569,8 @@ def markdown(results, chart_path, out_path):
                 "server",
                 "body",
                 "req/s",
-                "ours ÷ LitServe",
+                "÷ LitServe",
+                "÷ Triton",
                 "p50 ms",
                 "p90 ms",
                 "p99 ms",

@@ -5,12 +5,16 @@
 #   1. In-process forward: on CUDA first when `nvidia-smi -L` works (GPU time
 #      is the scarce kind), ours in fp16/bf16/fp32 beside timm AMP fp16
 #      channels-last and timm fp32, cuDNN benchmark on for both; then
-#      `seresnext-serve bench` against timm eager (scripts/bench/bench_timm.py)
-#      on the CPU, alternating per batch size.
-#   2. HTTP: our server (all three models, fixture weights, CPU) and a LitServe
-#      server of timm's seresnext50_32x4d (scripts/bench/litserve_server.py),
-#      both on 127.0.0.1, under oha closed-loop load at each concurrency,
-#      alternating between the two; then each server's peak RSS.
+#      `seresnext-serve bench` on both engines (libtorch, onnxruntime) against
+#      timm eager (scripts/bench/bench_timm.py) and Python ONNX Runtime on
+#      timm's torch.onnx export (scripts/bench/bench_onnxruntime.py) on the
+#      CPU, alternating per batch size.
+#   2. HTTP: our server twice (all three models, fixture weights, CPU; once
+#      per engine), a LitServe server of timm's seresnext50_32x4d
+#      (scripts/bench/litserve_server.py) and Triton via PyTriton
+#      (scripts/bench/triton_peer.sh), all on 127.0.0.1, under oha closed-loop
+#      load at each concurrency, alternating between them (the others paused);
+#      then each server's peak RSS.
 # `make bench` first builds the release binary, the fixtures and the tools
 # (scripts/bench/install-bench-tools.sh).
 #
@@ -36,7 +40,7 @@
 #   BENCH_MAX_BATCH      max_batch_size of both servers (8)
 #   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (5, our default)
 #   BENCH_PHOTO          the JPEG every request carries (target/fixtures/photos/chelsea.jpg)
-#   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE / BENCH_SKIP_WINDOW
+#   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE / BENCH_SKIP_TRITON / BENCH_SKIP_WINDOW
 #                        =1 to leave a part out; the window study's own settings
 #                        are in scripts/bench/batch_window.sh
 #   BENCH_RSS_TARGET_MIB a peak-RSS target for the report to check (none: reported only)
@@ -127,11 +131,21 @@ passes() { if [ "$1" = "$main_model" ]; then echo "$iterations"; else echo "$ite
 # Both with the same fixture weights (timm's own init, saved by `make
 # fixtures`): the same values, so the same numerics (a different random init
 # can differ in speed, e.g. through denormal activations).
-ours_forward() {  # model device dtype batches
-  "$bin" bench --model "$1" --weights "$fixtures/$1.safetensors" --device "$2" --dtype "$3" --threads "$threads" \
-    --batch-sizes "$4" --warmup "$warmup" --iterations "$(passes "$1")" "${ours_extra[@]}" |
-    "$python" scripts/bench/record.py tag "$records" kind=in_process impl=ours \
+ours_forward() {  # model device dtype batches [engine]
+  local engine=${5:-libtorch} impl=ours
+  [ "$engine" = libtorch ] || impl=ours_$engine
+  "$bin" bench --engine "$engine" --model "$1" --weights "$fixtures/$1.safetensors" --device "$2" --dtype "$3" \
+    --threads "$threads" --batch-sizes "$4" --warmup "$warmup" --iterations "$(passes "$1")" "${ours_extra[@]}" |
+    "$python" scripts/bench/record.py tag "$records" kind=in_process impl="$impl" \
       model="$1" device="$2" dtype="$3" threads="$threads"
+}
+# Python ONNX Runtime on timm's torch.onnx export (exported once per model).
+python_onnxruntime_forward() {  # model batches
+  "$python" scripts/bench/bench_onnxruntime.py --model "${timm_name[$1]}" \
+    --weights "$fixtures/$1.safetensors" --onnx-cache "$work/$1.onnx" \
+    --threads "$threads" --batch-sizes "$2" --warmup "$warmup" --iterations "$(passes "$1")" |
+    "$python" scripts/bench/record.py tag "$records" kind=in_process impl=onnxruntime_python \
+      model="$1" device=cpu dtype=fp32 threads="$threads"
 }
 timm_forward() {  # model device label batches [flags]
   local model=$1 device=$2 label=$3 batches=$4
@@ -164,12 +178,14 @@ if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$cuda_only" != 1 ]; then
     else
       batches=${BENCH_BATCH_SIZES_101:-1,8}
     fi
-    # One batch size at a time, ours then timm: the machine's load drifts,
-    # and each ratio should compare neighbours in time.
+    # One batch size at a time, all four in turn: the machine's load
+    # drifts, and each ratio should compare neighbours in time.
     for batch in ${batches//,/ }; do
-      say "in-process $model, batch $batch, cpu fp32, $threads threads: ours, then timm"
+      say "in-process $model, batch $batch, cpu fp32, $threads threads: ours (libtorch, onnxruntime), timm, Python onnxruntime"
       ours_forward "$model" cpu fp32 "$batch"
+      ours_forward "$model" cpu fp32 "$batch" onnxruntime
       timm_forward "$model" cpu fp32 "$batch"
+      python_onnxruntime_forward "$model" "$batch"
     done
   done
 fi
@@ -206,16 +222,21 @@ wait_ready() {  # name pid url log
   exit 1
 }
 
-load() {  # out url content-type body concurrency seconds
+load() {  # out url content-type body concurrency seconds [oha flags]
+  local out=$1 url=$2 type=$3 file=$4 c=$5 duration=$6
+  shift 6
   "$oha" --no-tui --output-format json --wait-ongoing-requests-after-deadline \
-    -m POST -T "$3" -D "$4" -c "$5" -z "${6}s" "$2" > "$1"
+    -m POST -T "$type" -D "$file" -c "$c" -z "${duration}s" "$@" "$url" > "$out"
 }
 
-batch_stats_ours() {
-  curl -sf "http://127.0.0.1:$ours_port/metrics" > "$work/metrics.txt"
+batch_stats_from() {  # port
+  curl -sf "http://127.0.0.1:$1/metrics" > "$work/metrics.txt"
   "$python" scripts/bench/record.py batch-stats "$work/metrics.txt" "$main_model"
 }
+batch_stats_ours() { batch_stats_from "$ours_port"; }
+batch_stats_ours_onnxruntime() { batch_stats_from "$ours_ort_port"; }
 batch_stats_litserve() { cat "$work/litserve.batches" 2>/dev/null || echo "0 0"; }
+batch_stats_triton() { "$python" scripts/bench/triton_request.py batch-stats "$triton_metrics"; }
 
 # The other server is paused (SIGSTOP to its process group) while one is
 # measured: an idle LitServe still polls its queues, which costs the server
@@ -226,14 +247,16 @@ pause_others() {  # STOP|CONT server
     [ "$pid" = "$(server_pid "$2")" ] || kill "-$1" -- "-$pid" 2>/dev/null || true
   done
 }
-server_pid() { if [ "$1" = ours ]; then echo "$ours_pid"; else echo "${litserve_pid:-}"; fi; }
+declare -A pid_of=()
+server_pid() { echo "${pid_of[$1]:-}"; }
 
-level() {  # server body concurrency url content-type body-file
-  local server=$1 body=$2 c=$3 before after out=$work/oha-$1-$2-c$3.json
+level() {  # server body concurrency url content-type body-file [oha flags]
+  local server=$1 body=$2 c=$3 url=$4 type=$5 file=$6 before after out=$work/oha-$1-$2-c$3.json
+  shift 6
   say "HTTP $server, $body body, concurrency $c, ${seconds}s"
   pause_others STOP "$server"
   before=$("batch_stats_$server")
-  load "$out" "$4" "$5" "$6" "$c" "$seconds"
+  load "$out" "$url" "$type" "$file" "$c" "$seconds" "$@"
   after=$("batch_stats_$server")
   pause_others CONT "$server"
   "$python" scripts/bench/record.py http "$records" "$out" kind=http server="$server" \
@@ -247,29 +270,44 @@ if [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
   printf '{"instances": [{"image": {"b64": "%s"}}]}' "$b64" > "$work/ours.b64.json"
   printf '{"image": "%s"}' "$b64" > "$work/litserve.b64.json"
 
-  ours_port=$(free_port)
-  cat > "$work/serve.toml" <<TOML
+  # Ours twice, all three models each: on libtorch, and on ONNX Runtime.
+  write_config() {  # file port engine
+    cat > "$1" <<TOML
 [server]
 host = "127.0.0.1"
-port = $ours_port
+port = $2
 intra_op_threads = $threads
 log_format = "text"
 TOML
-  for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
-    cat >> "$work/serve.toml" <<TOML
+    for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
+      cat >> "$1" <<TOML
 [[models]]
 id = "$model"
+engine = "$3"
 weights = "$fixtures/$model.safetensors"
 device = "cpu"
 max_batch_size = $max_batch
 max_batch_delay_ms = $batch_delay_ms
 TOML
-  done
-  say "starting ours on 127.0.0.1:$ours_port with all three models ($work/serve.toml)"
-  setsid "$bin" serve --config "$work/serve.toml" > "$work/ours.log" 2>&1 &
-  ours_pid=$!
-  servers+=("$ours_pid")
+    done
+  }
+  start_ours() {  # server port engine
+    write_config "$work/$1.toml" "$2" "$3"
+    say "starting $1 on 127.0.0.1:$2 with all three models on $3 ($work/$1.toml)"
+    setsid "$bin" serve --config "$work/$1.toml" > "$work/$1.log" 2>&1 &
+    pid_of[$1]=$!
+    servers+=("$!")
+  }
+  ours_port=$(free_port)
+  start_ours ours "$ours_port" libtorch
+  ours_pid=${pid_of[ours]}
   ours_url="http://127.0.0.1:$ours_port/v1/models/$main_model:predict"
+  # One at a time: two servers loading six models at once on 2 cores would
+  # only slow both.
+  wait_ready ours "$ours_pid" "http://127.0.0.1:$ours_port/readyz" "$work/ours.log"
+  ours_ort_port=$(free_port)
+  start_ours ours_onnxruntime "$ours_ort_port" onnxruntime
+  ours_ort_url="http://127.0.0.1:$ours_ort_port/v1/models/$main_model:predict"
 
   run_litserve=0
   if [ "${BENCH_SKIP_LITSERVE:-0}" != 1 ]; then
@@ -281,13 +319,17 @@ TOML
       --weights "$fixtures/$main_model.safetensors" --max-batch-size "$max_batch" \
       --batch-timeout-ms "$batch_delay_ms" > "$work/litserve.log" 2>&1 &
     litserve_pid=$!
+    pid_of[litserve]=$litserve_pid
     servers+=("$litserve_pid")
     litserve_url="http://127.0.0.1:$litserve_port/predict"
   fi
 
-  wait_ready ours "$ours_pid" "http://127.0.0.1:$ours_port/readyz" "$work/ours.log"
   curl -sf -H 'content-type: image/jpeg' --data-binary "@$photo" "$ours_url" > "$work/ours.sample.json"
   load "$work/oha-ours-warmup.json" "$ours_url" image/jpeg "$photo" "$max_batch" "$warmup_seconds"
+  wait_ready ours_onnxruntime "${pid_of[ours_onnxruntime]}" "http://127.0.0.1:$ours_ort_port/readyz" \
+    "$work/ours_onnxruntime.log"
+  curl -sf -H 'content-type: image/jpeg' --data-binary "@$photo" "$ours_ort_url" > "$work/ours_onnxruntime.sample.json"
+  load "$work/oha-ours_onnxruntime-warmup.json" "$ours_ort_url" image/jpeg "$photo" "$max_batch" "$warmup_seconds"
   if [ "$run_litserve" = 1 ]; then
     wait_ready LitServe "$litserve_pid" "http://127.0.0.1:$litserve_port/health" "$work/litserve.log"
     curl -sf -H 'content-type: application/json' --data-binary "@$work/litserve.b64.json" \
@@ -296,22 +338,39 @@ TOML
       "$work/litserve.b64.json" "$max_batch" "$warmup_seconds"
   fi
 
-  # Alternating, level by level: both servers see the same machine state.
+  # Triton (PyTriton: the real tritonserver, timm in a Python callable), sent
+  # KServe V2 binary requests with the JPEG as BYTES; scripts/bench/triton_peer.sh
+  # installs its own venv on first use.
+  run_triton=0
+  if [ "${BENCH_SKIP_TRITON:-0}" != 1 ]; then
+    run_triton=1
+    say "starting Triton (scripts/bench/triton_peer.sh)"
+    eval "$(scripts/bench/triton_peer.sh "$photo" "$fixtures/$main_model.safetensors" "$threads" "$work")"
+    pid_of[triton]=$triton_pid
+    servers+=("$triton_pid")
+    load "$work/oha-triton-warmup.json" "$triton_url" application/octet-stream "$triton_body" \
+      "$max_batch" "$warmup_seconds" -H "Inference-Header-Content-Length: $triton_header_length"
+  fi
+
+  # Alternating, level by level: every server sees the same machine state.
   for c in "${levels[@]}"; do
     level ours jpeg "$c" "$ours_url" image/jpeg "$photo"
+    level ours_onnxruntime jpeg "$c" "$ours_ort_url" image/jpeg "$photo"
     if [ "$run_litserve" = 1 ]; then
       level litserve b64json "$c" "$litserve_url" application/json "$work/litserve.b64.json"
+    fi
+    if [ "$run_triton" = 1 ]; then
+      level triton v2binary "$c" "$triton_url" application/octet-stream "$triton_body" \
+        -H "Inference-Header-Content-Length: $triton_header_length"
     fi
   done
   # The same JSON-with-base64 request shape as LitServe's, at c=16.
   level ours b64json 16 "$ours_url" application/json "$work/ours.b64.json"
 
-  for server in ours litserve; do
-    [ "$server" = litserve ] && [ "$run_litserve" != 1 ] && continue
-    pid_var=${server}_pid
-    memory=$("$python" scripts/bench/proctree_rss.py "${!pid_var}")
+  for server in "${!pid_of[@]}"; do
+    memory=$("$python" scripts/bench/proctree_rss.py "${pid_of[$server]}")
     echo "$memory" | "$python" scripts/bench/record.py tag "$records" kind=memory server="$server" \
-      models="$([ "$server" = ours ] && echo 3 || echo 1)"
+      models="$([[ $server == ours* ]] && echo 3 || echo 1)"
   done
 fi
 
@@ -330,7 +389,9 @@ say "writing $results"
   warmup_seconds="$warmup_seconds" iterations="$iterations" iterations_101="$iterations_101" \
   warmup_passes="$warmup" max_batch_size="$max_batch" \
   batch_delay_ms="$batch_delay_ms" photo="$photo" rss_target_mib="$rss_target_mib" \
-  ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}"
+  ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}" \
+  pytriton_version="$(target/bench-tools/triton-venv/bin/python -c \
+    'import importlib.metadata as m; print(m.version("nvidia-pytriton"))' 2>/dev/null || true)"
 if [ "$cuda_only" = 1 ]; then
   # report.py would rewrite BENCHMARKS.md without its CPU figures (and needs
   # matplotlib, which a bare GPU machine lacks): the results file is the output.
