@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
-	deny deny-advisories fuzz fuzz-check bench contract-tools gpu-bundle
+	deny deny-advisories fuzz fuzz-check bench contract-tools gpu-bundle engine-settings
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -107,6 +107,13 @@ mixed-load: build $(VENV_STAMP) $(FIXTURE_STAMP)
 bench: build $(FIXTURE_STAMP)
 	scripts/bench/install-bench-tools.sh
 	scripts/bench/run.sh
+
+# Each engine setting (ONNX Runtime's optimization level, spinning, arena,
+# threads; libtorch's memory format, threads) against its engine's default,
+# in process, in one run: a markdown table on stdout (~3 minutes on 2 cores).
+# Not part of `make test`. Arguments: ENGINE_SETTINGS_ARGS="ROUNDS BATCH_SIZES".
+engine-settings: build $(FIXTURE_STAMP)
+	scripts/bench/engine_settings.sh $(ENGINE_SETTINGS_ARGS)
 
 # The folder to copy onto a GPU machine and run scripts/gpu/verify.sh from
 # (README.md, "GPU check"): the release binary and load generator without

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use crate::bench::{self, BenchArgs, BenchError};
-use crate::config::{DeviceSpec, EngineKind, Precision};
+use crate::config::{DeviceSpec, EngineKind, GraphOptimization, Precision};
 use crate::engines::EngineChoice;
 use crate::model::{LoadOptions, ModelId};
 use crate::onnx::SessionSettings;
@@ -29,6 +29,15 @@ pub struct Args {
     /// Intra-op threads of the engine (0 = its default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
+    /// onnxruntime: graph optimization level (disable | basic | extended | all).
+    #[arg(long, default_value = "all")]
+    pub ort_optimization: GraphOptimization,
+    /// onnxruntime: let idle intra-op threads spin.
+    #[arg(long, default_value_t = false, action = clap::ArgAction::Set)]
+    pub ort_spin: bool,
+    /// onnxruntime: use its CPU memory arena.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ort_arena: bool,
     /// Untimed passes before timing each batch size.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
@@ -63,6 +72,9 @@ impl Args {
                 },
                 onnxruntime: SessionSettings {
                     intra_op_threads: self.threads,
+                    optimization: self.ort_optimization,
+                    spin: self.ort_spin,
+                    memory_arena: self.ort_arena,
                     ..SessionSettings::default()
                 },
             },

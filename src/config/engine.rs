@@ -64,6 +64,22 @@ pub enum GraphOptimization {
     All,
 }
 
+impl FromStr for GraphOptimization {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "disable" => Ok(Self::Disable),
+            "basic" => Ok(Self::Basic),
+            "extended" => Ok(Self::Extended),
+            "all" => Ok(Self::All),
+            other => Err(format!(
+                "invalid optimization level {other:?}: expected disable, basic, extended or all"
+            )),
+        }
+    }
+}
+
 /// `[onnxruntime]`: process-wide, since ONNX Runtime has one environment per
 /// process. Only read when a model sets `engine = "onnxruntime"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
