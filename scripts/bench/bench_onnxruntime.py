@@ -12,16 +12,15 @@ are inside the timing, as a user's serving code would run them. Prints one
 JSON line per batch size, in the shape of `seresnext-serve bench`.
 """
 import argparse
-import json
 import os
 import tempfile
-import time
 import warnings
 
 import numpy as np
 import onnxruntime as ort
 import timm
 import torch
+from timing import time_passes
 
 MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32).reshape(1, 3, 1, 1)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32).reshape(1, 3, 1, 1)
@@ -73,22 +72,8 @@ def main():
             e = np.exp(logits - logits.max(axis=1, keepdims=True))
             return e / e.sum(axis=1, keepdims=True)
 
-        for _ in range(args.warmup):
-            step()
-        times = []
-        started = time.perf_counter()
-        for _ in range(max(1, args.iterations)):
-            t = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t)
-        total = time.perf_counter() - started
-        times.sort()
-        at = lambda q: times[round((len(times) - 1) * q)] * 1e3
-        print(json.dumps({
-            "model": f"onnxruntime/{args.model}", "device": "cpu", "batch_size": batch_size,
-            "iterations": len(times), "images_per_second": batch_size * len(times) / total,
-            "p50_ms": at(0.5), "p90_ms": at(0.9), "min_ms": times[0] * 1e3,
-        }), flush=True)
+        time_passes(step, model=f"onnxruntime/{args.model}", device="cpu", batch_size=batch_size,
+                    warmup=args.warmup, iterations=args.iterations)
 
 
 if __name__ == "__main__":

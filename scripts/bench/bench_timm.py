@@ -9,11 +9,10 @@ server (src/model/mod.rs): without it timm runs cuDNN's heuristic choice of
 convolution algorithm, and the comparison would flatter us.
 """
 import argparse
-import json
-import time
 
 import timm
 import torch
+from timing import time_passes
 
 
 def main():
@@ -54,22 +53,8 @@ def main():
                 out = model(x).softmax(-1).float().cpu()
             return out
 
-        for _ in range(args.warmup):
-            step()
-        times = []
-        started = time.perf_counter()
-        for _ in range(max(1, args.iterations)):
-            t = time.perf_counter()
-            step()
-            times.append(time.perf_counter() - t)
-        total = time.perf_counter() - started
-        times.sort()
-        at = lambda q: times[round((len(times) - 1) * q)] * 1e3
-        print(json.dumps({
-            "model": f"timm/{args.model}", "device": args.device, "batch_size": batch_size,
-            "iterations": len(times), "images_per_second": batch_size * len(times) / total,
-            "p50_ms": at(0.5), "p90_ms": at(0.9), "min_ms": times[0] * 1e3,
-        }), flush=True)
+        time_passes(step, model=f"timm/{args.model}", device=args.device, batch_size=batch_size,
+                    warmup=args.warmup, iterations=args.iterations)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,10 @@
 #   BENCH_BATCH_SIZES    in-process batches of gluon_seresnext50_32x4d ("1,2,4,8,16"),
 #                        BENCH_BATCH_SIZES_101 of the 101 models ("1,8"),
 #                        BENCH_CUDA_BATCH_SIZES on a GPU ("1,8,32,64,128,256")
-#   BENCH_MAX_BATCH      max_batch_size of both servers (8)
+#   BENCH_MAX_BATCH      max_batch_size of the servers (8)
+#   BENCH_ORT_MAX_BATCH  max_batch_size of ours on onnxruntime (4: its cost per
+#                        image grows past batch 4 on a small CPU; `make
+#                        engine-settings` and the engine table show it)
 #   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (5, our default)
 #   BENCH_PHOTO          the JPEG every request carries (target/fixtures/photos/chelsea.jpg)
 #   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE / BENCH_SKIP_TRITON / BENCH_SKIP_WINDOW
@@ -65,6 +68,7 @@ iterations=${BENCH_ITERATIONS:-10}
 iterations_101=${BENCH_ITERATIONS_101:-${BENCH_ITERATIONS:-5}}
 warmup=${BENCH_WARMUP:-2}
 max_batch=${BENCH_MAX_BATCH:-8}
+ort_max_batch=${BENCH_ORT_MAX_BATCH:-4}
 batch_delay_ms=${BENCH_BATCH_DELAY_MS:-5}
 photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
 rss_target_mib=${BENCH_RSS_TARGET_MIB:-null}
@@ -271,7 +275,7 @@ if [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
   printf '{"image": "%s"}' "$b64" > "$work/litserve.b64.json"
 
   # Ours twice, all three models each: on libtorch, and on ONNX Runtime.
-  write_config() {  # file port engine
+  write_config() {  # file port engine max_batch
     cat > "$1" <<TOML
 [server]
 host = "127.0.0.1"
@@ -286,27 +290,27 @@ id = "$model"
 engine = "$3"
 weights = "$fixtures/$model.safetensors"
 device = "cpu"
-max_batch_size = $max_batch
+max_batch_size = $4
 max_batch_delay_ms = $batch_delay_ms
 TOML
     done
   }
-  start_ours() {  # server port engine
-    write_config "$work/$1.toml" "$2" "$3"
+  start_ours() {  # server port engine max_batch
+    write_config "$work/$1.toml" "$2" "$3" "$4"
     say "starting $1 on 127.0.0.1:$2 with all three models on $3 ($work/$1.toml)"
     setsid "$bin" serve --config "$work/$1.toml" > "$work/$1.log" 2>&1 &
     pid_of[$1]=$!
     servers+=("$!")
   }
   ours_port=$(free_port)
-  start_ours ours "$ours_port" libtorch
+  start_ours ours "$ours_port" libtorch "$max_batch"
   ours_pid=${pid_of[ours]}
   ours_url="http://127.0.0.1:$ours_port/v1/models/$main_model:predict"
   # One at a time: two servers loading six models at once on 2 cores would
   # only slow both.
   wait_ready ours "$ours_pid" "http://127.0.0.1:$ours_port/readyz" "$work/ours.log"
   ours_ort_port=$(free_port)
-  start_ours ours_onnxruntime "$ours_ort_port" onnxruntime
+  start_ours ours_onnxruntime "$ours_ort_port" onnxruntime "$ort_max_batch"
   ours_ort_url="http://127.0.0.1:$ours_ort_port/v1/models/$main_model:predict"
 
   run_litserve=0
@@ -387,7 +391,7 @@ say "writing $results"
 "$python" scripts/bench/record.py finish "$records" "$results" \
   oha_bin="$oha" ours_bin="$bin" threads="$threads" bench_seconds="$seconds" \
   warmup_seconds="$warmup_seconds" iterations="$iterations" iterations_101="$iterations_101" \
-  warmup_passes="$warmup" max_batch_size="$max_batch" \
+  warmup_passes="$warmup" max_batch_size="$max_batch" ort_max_batch_size="$ort_max_batch" \
   batch_delay_ms="$batch_delay_ms" photo="$photo" rss_target_mib="$rss_target_mib" \
   ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}" \
   pytriton_version="$(target/bench-tools/triton-venv/bin/python -c \

@@ -6,8 +6,7 @@ use crate::support;
 
 use seresnext_serve::model::{Engine, ImageInput, ModelId, ALL_MODELS};
 use seresnext_serve::onnx::{OnnxClassifier, SessionSettings};
-use seresnext_serve::preprocess::{self, DecodeLimits};
-use support::{abs_diff_stats, argmax, fixture_path, manifest, read_f32};
+use support::{abs_diff_stats, assert_photos_match_timm, fixture_path, manifest, read_f32};
 
 fn load(id: ModelId, file: &str) -> OnnxClassifier {
     OnnxClassifier::load_file(id, &fixture_path(file), &SessionSettings::default())
@@ -32,36 +31,14 @@ fn logits_match_timm_for_every_model_and_weight_format() {
 
 #[test]
 fn bytes_to_probabilities_match_timm_on_photos_for_every_model() {
-    let manifest = manifest();
     for id in ALL_MODELS {
-        let fixture = &manifest.models[id.name()];
-        let classifier = load(id, &fixture.safetensors);
-        let spec = id.pretrained_cfg().transform_spec();
-        let expected = read_f32(&fixture.probs);
-        let classes = expected.len() / manifest.photos.len();
-        for (index, photo) in manifest.photos.iter().enumerate() {
-            let bytes = std::fs::read(fixture_path(&photo.file)).unwrap();
-            let prepared = preprocess::prepare(&bytes, &spec, &DecodeLimits::default()).unwrap();
-            let ours = classifier
-                .classify(&[ImageInput::Crop(&prepared.rgb)])
+        let classifier = load(id, &manifest().models[id.name()].safetensors);
+        assert_photos_match_timm(id, "onnxruntime", |crop| {
+            classifier
+                .classify(&[ImageInput::Crop(crop)])
                 .unwrap()
-                .remove(0);
-            let timm = &expected[index * classes..(index + 1) * classes];
-            let (max, _) = abs_diff_stats(&ours, timm);
-            eprintln!(
-                "onnxruntime {id} {}: top1 {} / timm {}, max |prob diff| {max:.4}",
-                photo.file,
-                argmax(&ours),
-                fixture.top1[index]
-            );
-            assert_eq!(
-                argmax(&ours),
-                fixture.top1[index],
-                "{id} {}: top-1",
-                photo.file
-            );
-            assert!(max <= 0.01, "{id} {}: max |prob diff| {max}", photo.file);
-        }
+                .remove(0)
+        });
     }
 }
 

@@ -3,13 +3,12 @@
 //! names the engine, and a libonnxruntime that cannot be loaded ends
 //! start-up with one clear line and exit code 1.
 
-use std::process::Command;
-
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
 use seresnext_serve::config::EngineKind;
 use support::kserve::{assert_close, floats, our_normalized_input, v1_probabilities, V2_INFER};
+use support::process::failed_start_error;
 use support::server::{photo, start_server, test_config, MODEL, PREDICT};
 
 use crate::support;
@@ -78,30 +77,8 @@ fn a_library_that_cannot_be_loaded_ends_start_up_with_one_line_naming_it() {
         let mut config = test_config();
         config.models[0].engine = EngineKind::Onnxruntime;
         config.onnxruntime.library = library.clone();
-        let path = dir.path().join("config.toml");
-        std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-        let output = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
-            .args(["serve", "--config"])
-            .arg(&path)
-            .output()
-            .expect("run the binary");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-        let errors: Vec<&str> = stderr
-            .lines()
-            .filter(|line| line.starts_with("error:"))
-            .collect();
-        assert_eq!(errors.len(), 1, "stderr: {stderr}");
-        assert!(
-            errors[0].contains("cannot load ONNX Runtime"),
-            "{}",
-            errors[0]
-        );
-        assert!(
-            errors[0].contains(&library.display().to_string()),
-            "{}",
-            errors[0]
-        );
-        assert!(!stderr.contains("panicked"), "stderr: {stderr}");
+        let error = failed_start_error(&config);
+        assert!(error.contains("cannot load ONNX Runtime"), "{error}");
+        assert!(error.contains(&library.display().to_string()), "{error}");
     }
 }

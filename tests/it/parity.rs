@@ -8,7 +8,7 @@ use crate::support;
 use seresnext_serve::model::{Classifier, LoadOptions, ModelId, ALL_MODELS};
 use seresnext_serve::preprocess::{self, DecodeLimits};
 use seresnext_serve::weights;
-use support::{abs_diff_stats, argmax, fixture_path, manifest, read_f32};
+use support::{abs_diff_stats, assert_photos_match_timm, fixture_path, manifest, read_f32};
 
 fn load(id: ModelId, fold_bn: bool, channels_last: bool) -> Classifier {
     let fixture = &manifest().models[id.name()];
@@ -87,32 +87,10 @@ fn preprocessing_matches_timm_eval_transform_on_photos() {
 
 #[test]
 fn bytes_to_probabilities_match_timm_on_photos_for_every_model() {
-    let manifest = manifest();
     for id in ALL_MODELS {
         let classifier = load(id, true, true);
-        let spec = classifier.transform_spec();
-        let fixture = &manifest.models[id.name()];
-        let expected = read_f32(&fixture.probs);
-        let classes = expected.len() / manifest.photos.len();
-        for (index, photo) in manifest.photos.iter().enumerate() {
-            let bytes = std::fs::read(fixture_path(&photo.file)).unwrap();
-            let prepared = preprocess::prepare(&bytes, &spec, &DecodeLimits::default()).unwrap();
-            let ours = classifier.classify(&[&prepared.rgb]).unwrap().remove(0);
-            let timm = &expected[index * classes..(index + 1) * classes];
-            let (max, _) = abs_diff_stats(&ours, timm);
-            eprintln!(
-                "{id} {}: top1 {} / timm {}, max |prob diff| {max:.4}",
-                photo.file,
-                argmax(&ours),
-                fixture.top1[index]
-            );
-            assert_eq!(
-                argmax(&ours),
-                fixture.top1[index],
-                "{id} {}: top-1",
-                photo.file
-            );
-            assert!(max <= 0.01, "{id} {}: max |prob diff| {max}", photo.file);
-        }
+        assert_photos_match_timm(id, "libtorch", |crop| {
+            classifier.classify(&[crop]).unwrap().remove(0)
+        });
     }
 }

@@ -5,9 +5,9 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::support::process::failed_start_error;
 use crate::support::server::{start_server, test_config, TestServer, MODEL};
 
 /// Far longer than any timeout set in these tests: only a connection that
@@ -193,39 +193,8 @@ fn a_port_already_in_use_ends_the_process_with_one_line_and_exit_code_1() {
     let port = held.local_addr().unwrap().port();
     let mut config = test_config();
     config.server.port = port;
-    let dir = std::env::temp_dir().join(format!("seresnext-startup-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.toml");
-    std::fs::write(&path, toml::to_string(&config).unwrap()).unwrap();
-
-    let output = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .env("RUST_BACKTRACE", "1")
-        .output()
-        .expect("run the binary");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
-    let errors: Vec<&str> = stderr
-        .lines()
-        .filter(|line| line.starts_with("error:"))
-        .collect();
-    assert_eq!(errors.len(), 1, "stderr: {stderr}");
-    assert!(
-        errors[0].contains("Address already in use"),
-        "{}",
-        errors[0]
-    );
-    assert!(errors[0].contains(&port.to_string()), "{}", errors[0]);
-    for crash in [
-        "panicked",
-        "backtrace",
-        "Backtrace",
-        "SIGSEGV",
-        "terminate called",
-    ] {
-        assert!(!stderr.contains(crash), "stderr: {stderr}");
-    }
+    let error = failed_start_error(&config);
+    assert!(error.contains("Address already in use"), "{error}");
+    assert!(error.contains(&port.to_string()), "{error}");
     drop(held);
-    let _ = std::fs::remove_dir_all(dir);
 }

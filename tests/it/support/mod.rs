@@ -54,6 +54,42 @@ pub struct ModelFixture {
     pub top1: Vec<usize>,
 }
 
+/// Every fixture photo, prepared as the server prepares uploads, through
+/// `probabilities` (an engine's answer for one crop) against what timm gave:
+/// the same top-1 and probabilities within 0.01. `engine` names the engine
+/// in the messages.
+pub fn assert_photos_match_timm(
+    id: seresnext_serve::model::ModelId,
+    engine: &str,
+    probabilities: impl Fn(&[u8]) -> Vec<f32>,
+) {
+    use seresnext_serve::preprocess::{self, DecodeLimits};
+    let manifest = manifest();
+    let fixture = &manifest.models[id.name()];
+    let spec = id.pretrained_cfg().transform_spec();
+    let expected = read_f32(&fixture.probs);
+    let classes = expected.len() / manifest.photos.len();
+    for (index, photo) in manifest.photos.iter().enumerate() {
+        let bytes = std::fs::read(fixture_path(&photo.file)).unwrap();
+        let prepared = preprocess::prepare(&bytes, &spec, &DecodeLimits::default()).unwrap();
+        let ours = probabilities(&prepared.rgb);
+        let timm = &expected[index * classes..(index + 1) * classes];
+        let (max, _) = abs_diff_stats(&ours, timm);
+        let file = &photo.file;
+        eprintln!(
+            "{engine} {id} {file}: top1 {} / timm {}, max |prob diff| {max:.4}",
+            argmax(&ours),
+            fixture.top1[index]
+        );
+        assert_eq!(
+            argmax(&ours),
+            fixture.top1[index],
+            "{engine} {id} {file}: top-1"
+        );
+        assert!(max <= 0.01, "{engine} {id} {file}: max |prob diff| {max}");
+    }
+}
+
 pub fn manifest() -> Manifest {
     let text = std::fs::read_to_string(fixtures_dir().join("manifest.json"))
         .expect("read fixtures manifest");

@@ -189,3 +189,35 @@ impl Drop for ServerProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `serve` on `config` in a process of its own, expecting start-up to
+/// fail as a user should see it: exit code 1, exactly one `error:` line on
+/// stderr, and no panic or crash. Returns that line.
+pub fn failed_start_error(config: &seresnext_serve::config::Config) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("config.toml");
+    std::fs::write(&path, toml::to_string(config).expect("config as TOML")).expect("write");
+    let output = Command::new(env!("CARGO_BIN_EXE_seresnext-serve"))
+        .args(["serve", "--config"])
+        .arg(&path)
+        .env("RUST_BACKTRACE", "1")
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    let errors: Vec<&str> = stderr
+        .lines()
+        .filter(|line| line.starts_with("error:"))
+        .collect();
+    assert_eq!(errors.len(), 1, "stderr: {stderr}");
+    for crash in [
+        "panicked",
+        "backtrace",
+        "Backtrace",
+        "SIGSEGV",
+        "terminate called",
+    ] {
+        assert!(!stderr.contains(crash), "stderr: {stderr}");
+    }
+    errors[0].to_owned()
+}
