@@ -182,6 +182,7 @@ def cmd_finish(args):
         },
         "settings": settings,
         "in_process": [r for r in records if r.get("kind") == "in_process"],
+        "in_process_adjacent": [r for r in records if r.get("kind") == "in_process_adjacent"],
         "http": [r for r in records if r.get("kind") == "http"],
         "memory": [r for r in records if r.get("kind") == "memory"],
         "window": [r for r in records if r.get("kind") == "window"],

@@ -56,6 +56,15 @@ def table(header, rows):
     return "\n".join(lines)
 
 
+def batch1_beside_http(results, impl, fallback):
+    """The batch-1 forward pass measured right beside the HTTP c=1 level
+    (`in_process_adjacent`), else the one from the in-process part."""
+    for record in results.get("in_process_adjacent", []):
+        if record["impl"] == impl and record["model"] == MAIN_MODEL and record["batch_size"] == 1:
+            return record
+    return fallback
+
+
 def in_process_index(results):
     """{(impl, model, device, dtype): {batch: record}}"""
     index = {}
@@ -144,8 +153,8 @@ def engine_targets(results):
     else:
         rows.append((label, "—", f"≥ {ORT_HTTP_EFFICIENCY:.2f}", status(None)))
     c1 = http_row(results, "ours_onnxruntime", 1, "jpeg")
-    b1 = ort.get(1)
-    label = "9. HTTP c=1 p50 vs in-process batch-1 p50 + 5 ms (onnxruntime engine)"
+    b1 = batch1_beside_http(results, "ours_onnxruntime", ort.get(1))
+    label = "9. HTTP c=1 p50 vs in-process batch-1 p50 (beside it) + 5 ms (onnxruntime engine)"
     if c1 and b1 and c1["p50_ms"] is not None:
         bound = b1["p50_ms"] + HTTP_OVERHEAD_MS
         rows.append((label, f"{c1['p50_ms']:.1f} ms vs {b1['p50_ms']:.1f} + {HTTP_OVERHEAD_MS:.0f} = {bound:.1f} ms",
@@ -251,19 +260,19 @@ def targets(results):
         )
 
     c1 = http_row(results, "ours", 1, "jpeg")
-    b1 = ours.get(1)
+    b1 = batch1_beside_http(results, "ours", ours.get(1))
     if c1 and b1 and c1["p50_ms"] is not None:
         bound = b1["p50_ms"] + HTTP_OVERHEAD_MS
         rows.append(
             (
-                "4. HTTP c=1 p50 vs in-process batch-1 p50 + 5 ms (ours)",
+                "4. HTTP c=1 p50 vs in-process batch-1 p50 (beside it) + 5 ms (ours)",
                 f"{c1['p50_ms']:.1f} ms vs {b1['p50_ms']:.1f} + {HTTP_OVERHEAD_MS:.0f} = {bound:.1f} ms",
                 "≤",
                 status(c1["p50_ms"] <= bound),
             )
         )
     else:
-        rows.append(("4. HTTP c=1 p50 vs in-process batch-1 p50 + 5 ms (ours)", "—", "≤", status(None)))
+        rows.append(("4. HTTP c=1 p50 vs in-process batch-1 p50 (beside it) + 5 ms (ours)", "—", "≤", status(None)))
 
     memory = memory_row(results, "ours")
     target = settings.get("rss_target_mib")

@@ -127,6 +127,11 @@ pub struct ServerConfig {
     /// Most connections open at once per listener; past it a new connection is
     /// accepted and closed at once (and counted), so descriptors never run out.
     pub max_connections: usize,
+    /// A request header whose value names the client (e.g. `x-client-id`,
+    /// set by the client or the load balancer): image decoding is shared
+    /// equally between clients, not between requests. Empty = every request
+    /// gets its own share.
+    pub client_id_header: String,
 }
 
 impl Default for ServerConfig {
@@ -153,6 +158,7 @@ impl Default for ServerConfig {
             header_read_timeout_ms: 30_000,
             idle_timeout_ms: 30_000,
             max_connections: 1024,
+            client_id_header: String::new(),
         }
     }
 }

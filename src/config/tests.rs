@@ -365,3 +365,13 @@ fn the_onnxruntime_engine_refuses_a_gpu_and_reduced_precision() {
         crate::config::GraphOptimization::Extended
     );
 }
+
+#[test]
+fn the_client_id_header_must_be_a_header_name() {
+    let mut config = Config::default();
+    config.server.client_id_header = "x-client-id".to_owned();
+    config.validate(|_| true).expect("a header name");
+    config.server.client_id_header = "x client".to_owned();
+    let message = config.validate(|_| true).expect_err("a space").to_string();
+    assert!(message.contains("server.client_id_header"), "{message}");
+}

@@ -76,6 +76,15 @@ fn check_server(server: &ServerConfig, problems: &mut Vec<Problem>) {
     if server.host.trim().is_empty() {
         problems.push(problem("server.host", "must not be empty"));
     }
+    if !is_header_name(&server.client_id_header) {
+        problems.push(problem(
+            "server.client_id_header",
+            format!(
+                "{:?} is not an HTTP header name (letters, digits and !#$%&'*+-.^_`|~ only); \"\" = no client key",
+                server.client_id_header
+            ),
+        ));
+    }
     if server.metrics_port != 0 && server.metrics_port == server.port {
         problems.push(problem(
             "server.metrics_port",
@@ -235,4 +244,10 @@ fn check_onnxruntime_model(
             ),
         ));
     }
+}
+
+/// An HTTP header name (RFC 9110 `token`), or empty (no header).
+fn is_header_name(name: &str) -> bool {
+    name.bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte))
 }

@@ -123,6 +123,29 @@ fn refuse(parts: &Parts, error: ApiError) -> ApiError {
     }
 }
 
+/// Longest client key kept; a longer header value is cut here, so a
+/// client cannot make the scheduler hold megabytes of key.
+const CLIENT_KEY_MAX_BYTES: usize = 256;
+
+/// The value of the configured client-id header (`[server]
+/// client_id_header`), trimmed, when the setting and the header are both
+/// there and the value is visible text; otherwise `None` (the request gets a
+/// share of its own).
+pub fn client_key(headers: &axum::http::HeaderMap, header: &str) -> Option<String> {
+    if header.is_empty() {
+        return None;
+    }
+    let value = headers.get(header)?.to_str().ok()?.trim();
+    if value.is_empty() {
+        return None;
+    }
+    let mut end = value.len().min(CLIENT_KEY_MAX_BYTES);
+    while !value.is_char_boundary(end) {
+        end -= 1;
+    }
+    Some(value[..end].to_owned())
+}
+
 /// The client's deadline from `x-request-timeout-ms`, if it sent one.
 pub fn parse_timeout_header(value: Option<&HeaderValue>) -> Result<Option<Duration>, RequestError> {
     let Some(value) = value else {
@@ -192,5 +215,24 @@ mod tests {
             let error = parse_timeout_header(Some(&header(bad))).unwrap_err();
             assert_eq!(error.error_type(), "invalid_timeout", "{bad}");
         }
+    }
+
+    #[test]
+    fn the_client_key_is_the_configured_headers_trimmed_value_if_any() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-client-id", header("  tenant-7 "));
+        assert_eq!(
+            client_key(&headers, "x-client-id").as_deref(),
+            Some("tenant-7")
+        );
+        assert_eq!(client_key(&headers, ""), None, "no header configured");
+        assert_eq!(client_key(&headers, "x-tenant"), None, "header not sent");
+        headers.insert("x-client-id", header("   "));
+        assert_eq!(client_key(&headers, "x-client-id"), None, "blank");
+        headers.insert("x-client-id", header(&"k".repeat(1000)));
+        assert_eq!(
+            client_key(&headers, "x-client-id").map(|key| key.len()),
+            Some(CLIENT_KEY_MAX_BYTES)
+        );
     }
 }

@@ -4,6 +4,12 @@
 //! a later one-image request behind all 40 images of an earlier one; here it
 //! waits for about one image per active request.
 //!
+//! With a client key (`[server] client_id_header`), the turns go round the
+//! clients instead: all requests of one client form one lane, which takes
+//! one turn per round (its requests taking that turn in rotation), so a
+//! client that sends ten heavy requests at once gets the share of one.
+//! Requests without a key are each a lane of their own.
+//!
 //! Two more things it owns, because only it sees the work before it runs:
 //! - a budget of decoded pixels in flight (`[server] max_inflight_pixels`),
 //!   which bounds decode memory whatever the image sizes; an image that does
@@ -28,6 +34,7 @@ use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
+use super::decode_ring::Ring;
 use crate::batching::AtomicEma;
 
 /// Only images of at least this many pixels feed the per-megapixel EMA:
@@ -71,10 +78,12 @@ impl<T, E> Pending<T, E> {
 }
 
 struct State<T, E> {
-    /// Requests with images left to start, in turn order.
-    ring: VecDeque<u64>,
+    /// Whose turn it is: requests (or clients) with images left to start.
+    ring: Ring,
     requests: HashMap<u64, Pending<T, E>>,
     running: usize,
+    /// Whether the express slot (see [`FairPool::with_express`]) is taken.
+    express_running: bool,
     pixels_running: u64,
     next_id: u64,
 }
@@ -83,6 +92,8 @@ struct Inner<T, E> {
     state: Mutex<State<T, E>>,
     workers: usize,
     budget: u64,
+    /// Largest image the express slot takes; 0 = no express slot.
+    express_max_pixels: u64,
     /// EMA of decode time per megapixel in nanoseconds; 0 = not measured yet.
     nanos_per_megapixel: AtomicEma,
 }
@@ -100,15 +111,6 @@ impl<T, E> Clone for FairPool<T, E> {
     }
 }
 
-/// One request's registered work. Dropping it cancels what has not started.
-pub(super) struct Job<T, E> {
-    id: u64,
-    count: usize,
-    limit: Arc<AtomicUsize>,
-    results: mpsc::UnboundedReceiver<Outcome<T, E>>,
-    pool: Arc<Inner<T, E>>,
-}
-
 impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
     /// `workers` run at once (at least 1); `budget` bounds the pixels of
     /// the items running together (at least one item always may run).
@@ -116,23 +118,47 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    ring: VecDeque::new(),
+                    ring: Ring::default(),
                     requests: HashMap::new(),
                     running: 0,
+                    express_running: false,
                     pixels_running: 0,
                     next_id: 0,
                 }),
                 workers: workers.max(1),
                 budget,
+                express_max_pixels: 0,
                 nanos_per_megapixel: AtomicEma::default(),
             }),
         }
     }
 
-    /// Queues a request's work at the back of the ring and starts what may
-    /// start. Must be called within a tokio runtime (the work runs on its
-    /// blocking pool).
+    /// Adds an express slot: one task beyond `workers` that takes, while
+    /// every worker is busy, the next image in turn order of at most
+    /// `max_pixels`. Without it an ordinary photo waits for the large images
+    /// running ahead of it (a 49-Mpixel JPEG decodes for a second); with it,
+    /// it shares the CPU with them for the few milliseconds it needs.
+    pub(super) fn with_express(self, max_pixels: u64) -> Self {
+        let mut inner = Arc::try_unwrap(self.inner)
+            .unwrap_or_else(|_| unreachable!("with_express is called on a new pool"));
+        inner.express_max_pixels = max_pixels;
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Queues a request's work, a lane of its own, at the back of the ring
+    /// and starts what may start. Must be called within a tokio runtime (the
+    /// work runs on its blocking pool).
+    #[cfg(test)]
     pub(super) fn submit(&self, works: Vec<Work<T, E>>) -> Job<T, E> {
+        self.submit_for(None, works)
+    }
+
+    /// [`FairPool::submit`], in the lane of `client` when there is one: at
+    /// the back of that lane's requests (and the lane at the back of the
+    /// ring if it had no work left).
+    pub(super) fn submit_for(&self, client: Option<&str>, works: Vec<Work<T, E>>) -> Job<T, E> {
         let count = works.len();
         let limit = Arc::new(AtomicUsize::new(count));
         let (sender, results) = mpsc::unbounded_channel();
@@ -140,7 +166,7 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
         let id = state.next_id;
         state.next_id += 1;
         if count > 0 {
-            state.ring.push_back(id);
+            state.ring.join(id, client);
             state.requests.insert(
                 id,
                 Pending {
@@ -187,6 +213,12 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
             .saturating_add(own)
     }
 
+    /// Records a decode that took `took` for `pixels` (a calibration run
+    /// outside the pool), as if one of its items had.
+    pub(super) fn record_sample(&self, pixels: u64, took: Duration) {
+        self.inner.record(pixels, took);
+    }
+
     /// How many items run at once at most.
     pub(super) fn workers(&self) -> usize {
         self.inner.workers
@@ -226,30 +258,41 @@ impl<T, E> Inner<T, E> {
 /// back (skipping it for smaller ones could starve large images forever).
 fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
     let mut state = inner.lock();
-    while state.running < inner.workers {
-        let Some(&id) = state.ring.front() else {
+    loop {
+        let express = if state.running < inner.workers {
+            false
+        } else if inner.express_max_pixels > 0 && !state.express_running {
+            true
+        } else {
             return;
         };
-        let running = state.pixels_running;
-        let Some(pending) = state.requests.get_mut(&id) else {
-            // Cancelled or finished: its turn is gone.
-            state.ring.pop_front();
-            continue;
-        };
-        // Works are in item order, so once the front one is past the
-        // limit (a failure or a drop lowered it), none is wanted.
-        let wanted = pending.limit.load(Ordering::Acquire);
-        let pixels = match pending.works.front() {
-            Some((index, work)) if *index < wanted => work.pixels,
-            _ => {
+        let (position, id, pixels) = if express {
+            let requests = &state.requests;
+            let small =
+                |id| next_wanted(requests, id).is_some_and(|p| p <= inner.express_max_pixels);
+            let Some((position, id)) = state.ring.find(small) else {
+                return;
+            };
+            (position, id, next_wanted(requests, id).unwrap_or(0))
+        } else {
+            let Some(id) = state.ring.front() else {
+                return;
+            };
+            let Some(pixels) = next_wanted(&state.requests, id) else {
+                // Cancelled, failed or finished: its turn is gone.
                 state.requests.remove(&id);
-                state.ring.pop_front();
+                state.ring.drop_front();
                 continue;
+            };
+            let running = state.pixels_running;
+            if running > 0 && running.saturating_add(pixels) > inner.budget {
+                return;
             }
+            (0, id, pixels)
         };
-        if running > 0 && running.saturating_add(pixels) > inner.budget {
-            return;
-        }
+        let Some(pending) = state.requests.get_mut(&id) else {
+            unreachable!("the request was just looked at; this is a bug");
+        };
         let Some((index, work)) = pending.works.pop_front() else {
             unreachable!("the front work was just looked at; this is a bug");
         };
@@ -257,13 +300,15 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
         let limit = pending.limit.clone();
         let results = pending.results.clone();
         let runtime = pending.runtime.clone();
-        state.ring.pop_front();
         if finished {
             state.requests.remove(&id);
-        } else {
-            state.ring.push_back(id);
         }
-        state.running += 1;
+        state.ring.take_turn_at(position, finished);
+        if express {
+            state.express_running = true;
+        } else {
+            state.running += 1;
+        }
         state.pixels_running += pixels;
         let inner = Arc::clone(inner);
         runtime.spawn_blocking(move || {
@@ -285,7 +330,11 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
             }
             drop(results);
             let mut state = inner.lock();
-            state.running -= 1;
+            if express {
+                state.express_running = false;
+            } else {
+                state.running -= 1;
+            }
             state.pixels_running -= pixels;
             drop(state);
             dispatch(&inner);
@@ -293,52 +342,21 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
     }
 }
 
-impl<T, E> Job<T, E> {
-    /// Every result in item order, or the failure of the lowest-numbered
-    /// item that failed. The first failure cancels the items after it;
-    /// those before it (already started, in order) are still awaited so
-    /// the reported index is the first bad one.
-    pub(super) async fn collect(&mut self) -> Result<Vec<T>, JobError<E>> {
-        let mut slots: Vec<Option<T>> = (0..self.count).map(|_| None).collect();
-        let mut failure: Option<JobError<E>> = None;
-        let mut wanted = self.count;
-        while slots[..wanted].iter().any(Option::is_none) {
-            let Some((index, outcome)) = self.results.recv().await else {
-                return Err(failure.unwrap_or(JobError::Lost));
-            };
-            if index >= wanted {
-                continue;
-            }
-            match outcome {
-                Ok(Ok(value)) => slots[index] = Some(value),
-                Ok(Err(error)) => {
-                    failure = Some(JobError::Failed { index, error });
-                    wanted = index;
-                }
-                Err(_) => {
-                    failure = Some(JobError::Panicked { index });
-                    wanted = index;
-                }
-            }
-            if failure.is_some() {
-                self.pool.cancel_from(self.id, wanted, &self.limit);
-            }
-        }
-        match failure {
-            Some(failure) => Err(failure),
-            None => Ok(slots
-                .into_iter()
-                .map(|slot| slot.expect("all filled"))
-                .collect()),
-        }
+/// The pixels of request `id`'s next image, if it has one still wanted.
+/// Works are in item order, so once the front one is past the limit (a
+/// failure or a drop lowered it), none is.
+fn next_wanted<T, E>(requests: &HashMap<u64, Pending<T, E>>, id: u64) -> Option<u64> {
+    let pending = requests.get(&id)?;
+    let wanted = pending.limit.load(Ordering::Acquire);
+    match pending.works.front() {
+        Some((index, work)) if *index < wanted => Some(work.pixels),
+        _ => None,
     }
 }
 
-impl<T, E> Drop for Job<T, E> {
-    fn drop(&mut self) {
-        self.pool.cancel_from(self.id, 0, &self.limit);
-    }
-}
+mod job;
+
+pub(super) use job::Job;
 
 #[cfg(test)]
 #[path = "decode_pool_tests.rs"]

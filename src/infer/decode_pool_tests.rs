@@ -217,3 +217,63 @@ async fn pixels_ahead_count_a_fair_share_of_each_waiting_request() {
     big.collect().await.unwrap();
     assert!(pool.time_per_megapixel().is_some());
 }
+
+#[tokio::test]
+async fn requests_of_one_client_share_one_turn_per_round() {
+    let pool = FairPool::new(1, u64::MAX);
+    let log = Log::default();
+    let (first, open) = gated(&log, "a0");
+    let first_of_a = vec![first, logged(&log, "a1", 1), logged(&log, "a2", 1)];
+    let mut first_of_a = pool.submit_for(Some("client-a"), first_of_a);
+    started(&log).await;
+    let second_of_a: Vec<_> = (0..3).map(|i| logged(&log, &format!("x{i}"), 1)).collect();
+    let mut second_of_a = pool.submit_for(Some("client-a"), second_of_a);
+    let of_b: Vec<_> = (0..3).map(|i| logged(&log, &format!("b{i}"), 1)).collect();
+    let mut of_b = pool.submit_for(Some("client-b"), of_b);
+    open.send(()).unwrap();
+    assert_eq!(of_b.collect().await.unwrap().len(), 3);
+    assert_eq!(first_of_a.collect().await.unwrap().len(), 3);
+    assert_eq!(second_of_a.collect().await.unwrap().len(), 3);
+    // Client a's two requests take a's turns in rotation (a1, x0, a2, ...);
+    // client b gets every other turn, as one client, not one in three.
+    assert_eq!(
+        entries(&log),
+        ["a0", "a1", "b0", "x0", "b1", "a2", "b2", "x1", "x2"]
+    );
+}
+
+#[tokio::test]
+async fn without_a_client_key_each_request_is_its_own_share() {
+    let pool = FairPool::new(1, u64::MAX);
+    let log = Log::default();
+    let (first, open) = gated(&log, "a0");
+    let mut first_of_a = pool.submit(vec![first, logged(&log, "a1", 1), logged(&log, "a2", 1)]);
+    started(&log).await;
+    let mut second_of_a = pool.submit((0..3).map(|i| logged(&log, &format!("x{i}"), 1)).collect());
+    let mut of_b = pool.submit((0..3).map(|i| logged(&log, &format!("b{i}"), 1)).collect());
+    open.send(()).unwrap();
+    of_b.collect().await.unwrap();
+    first_of_a.collect().await.unwrap();
+    second_of_a.collect().await.unwrap();
+    assert_eq!(
+        entries(&log),
+        ["a0", "a1", "x0", "b0", "a2", "x1", "b1", "x2", "b2"]
+    );
+}
+
+#[tokio::test]
+async fn a_small_image_runs_in_the_express_slot_while_every_worker_is_busy() {
+    let pool = FairPool::new(1, u64::MAX).with_express(10);
+    let log = Log::default();
+    let (first, open) = gated(&log, "a0");
+    let mut big = pool.submit(vec![first, logged(&log, "a1", 100)]);
+    started(&log).await;
+    let mut small = pool.submit(vec![logged(&log, "b0", 5)]);
+    // a0 still holds the only worker: b0 ran beside it, a1 (too big for
+    // the express slot) waits for the worker.
+    assert_eq!(small.collect().await.unwrap(), ["b0"]);
+    assert_eq!(entries(&log), ["a0", "b0"]);
+    open.send(()).unwrap();
+    big.collect().await.unwrap();
+    assert_eq!(entries(&log), ["a0", "b0", "a1"]);
+}

@@ -49,6 +49,8 @@ pub struct ClassifyRequest {
     pub images: RequestImages,
     /// The client's own deadline; the server's request timeout applies when absent.
     pub timeout: Option<Duration>,
+    /// Who sent it (`[server] client_id_header`); see `PredictRequest::client`.
+    pub client: Option<String>,
 }
 
 /// The answer to a [`ClassifyRequest`].
@@ -88,6 +90,7 @@ pub(super) async fn preprocess_all(
     pixels: &[u64],
     spec: TransformSpec,
     pool: &DecodePool,
+    client: Option<&str>,
     limits: DecodeLimits,
 ) -> Result<Vec<PreparedImage>, InferError> {
     let works = images
@@ -98,7 +101,7 @@ pub(super) async fn preprocess_all(
             run: Box::new(move || preprocess::prepare(&bytes, &spec, &limits)) as Box<_>,
         })
         .collect();
-    pool.submit(works)
+    pool.submit_for(client, works)
         .collect()
         .await
         .map_err(|error| match error {

@@ -3,7 +3,9 @@
 //! for encoded or client-normalized images (KServe V2). It knows nothing of
 //! axum; the edge knows nothing of tch.
 
+mod calibrate;
 mod decode_pool;
+mod decode_ring;
 mod error;
 #[cfg(test)]
 mod fair_tests;

@@ -62,6 +62,11 @@ impl ModelHandle {
     }
 }
 
+/// The largest image the decode pool's express slot takes while every
+/// worker is busy: 4 Mpixel covers a 2560 x 1600 photo, the size clients
+/// that resize before uploading send, and decodes in tens of milliseconds.
+const EXPRESS_MAX_PIXELS: u64 = 4_000_000;
+
 /// The engine behind the HTTP API.
 pub struct InferenceService {
     pub(super) models: Vec<ModelHandle>,
@@ -86,7 +91,8 @@ impl InferenceService {
             decode_pool: FairPool::new(
                 server.preprocess_thread_count(),
                 server.inflight_pixel_budget(),
-            ),
+            )
+            .with_express(EXPRESS_MAX_PIXELS),
             decode_limits: DecodeLimits {
                 max_width: server.max_image_side,
                 max_height: server.max_image_side,

@@ -79,6 +79,10 @@ impl Server {
             replica_threads,
         } = start_models(&config, &metrics, started)?;
         let service = Arc::new(InferenceService::new(handles, &config.server, metrics));
+        // In the background, beside the models loading: admission has a
+        // decode rate to estimate with before the first image arrives.
+        let calibrating = service.clone();
+        tokio::task::spawn_blocking(move || calibrating.calibrate_decoding());
         let state = AppState::new(service.clone(), config.server.clone());
         tracing::info!(%addr, ?metrics_addr, "listening");
 

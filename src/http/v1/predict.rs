@@ -13,7 +13,7 @@ use super::body::read_body;
 use super::dto::PredictResponse;
 use super::params::{body_kind, parse_query, Params, DEFAULT_TOP_K};
 use crate::http::error::{ApiError, RequestError};
-use crate::http::extract::{parse_timeout_header, V1PredictModel, TIMEOUT_HEADER};
+use crate::http::extract::{client_key, parse_timeout_header, V1PredictModel, TIMEOUT_HEADER};
 use crate::http::respond::{timing_headers, RequestCounter, UNKNOWN_MODEL_LABEL};
 use crate::http::AppState;
 use crate::infer::{PredictOutput, PredictRequest};
@@ -61,6 +61,7 @@ async fn prepare(
         timeout: parse_timeout_header(headers.get(TIMEOUT_HEADER))?,
     };
     let server = &state.server;
+    let client = client_key(headers, &server.client_id_header);
     let body = read_body(
         request,
         kind,
@@ -70,6 +71,7 @@ async fn prepare(
     .await?;
     let params = query.merge(body.params)?;
     Ok(PredictRequest {
+        client,
         model: model.to_owned(),
         images: body.images,
         top_k: params.top_k.unwrap_or(DEFAULT_TOP_K),

@@ -27,7 +27,7 @@ use self::request::{
     parse_infer, InferCall, ModelShape, IMAGE_BYTES_INPUT, NORMALIZED_INPUT, PROBABILITIES_OUTPUT,
 };
 use super::error::{ApiError, RequestError};
-use super::extract::{buffer, parse_timeout_header, ServedModel, TIMEOUT_HEADER};
+use super::extract::{buffer, client_key, parse_timeout_header, ServedModel, TIMEOUT_HEADER};
 use super::respond::{retry_soon, RequestCounter, UNKNOWN_MODEL_LABEL};
 use super::AppState;
 use crate::config::EngineKind;
@@ -144,6 +144,7 @@ pub async fn infer(
     let response = match read_call(&state, shape, request).await {
         Ok(call) => {
             let classify = ClassifyRequest {
+                client: call.client,
                 model: label.to_owned(),
                 images: call.images,
                 timeout: call.timeout,
@@ -178,6 +179,7 @@ async fn read_call(
     let header_timeout = parse_timeout_header(headers.get(TIMEOUT_HEADER))?;
     let header_length = headers.get(HEADER_LENGTH).cloned();
     let server = &state.server;
+    let client = client_key(headers, &server.client_id_header);
     let body = buffer(request, server.max_body_bytes).await?;
     if body.is_empty() {
         return Err(RequestError::EmptyBody);
@@ -192,6 +194,7 @@ async fn read_call(
     } else {
         parse_infer(framed, shape)?
     };
+    call.client = client;
     call.timeout = [call.timeout, header_timeout, Some(server.request_timeout())]
         .into_iter()
         .flatten()

@@ -57,6 +57,8 @@ pub struct InferCall {
     pub outputs: Vec<OutputSpec>,
     /// Triton's `parameters.timeout`, in microseconds on the wire.
     pub timeout: Option<Duration>,
+    /// From the client-id header, set by the handler (not in the body).
+    pub client: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -126,6 +128,7 @@ pub fn parse_infer(body: FramedBody, shape: ModelShape) -> Result<InferCall, Req
         images,
         outputs,
         timeout,
+        client: None,
     })
 }
 
