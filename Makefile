@@ -98,10 +98,11 @@ mixed-load: build $(VENV_STAMP) $(FIXTURE_STAMP)
 		--weights target/fixtures/models/gluon_seresnext50_32x4d.safetensors \
 		--small $$(ls target/fixtures/photos/*.jpg | head -1) $(MIXED_LOAD_ARGS)
 
-# The benchmark suite: in-process forward against timm, HTTP against LitServe
-# under oha, peak RSS, the batch-window study -> benches/results.json,
-# BENCHMARKS.md and benches/throughput_p99.png (~9 minutes on 2 idle cores;
-# installs oha and LitServe on first use, ~8 minutes more). Settings
+# The benchmark suite: in-process forward on both engines against timm and
+# Python ONNX Runtime, HTTP against LitServe and Triton under oha, peak RSS,
+# the batch-window study -> benches/results.json, BENCHMARKS.md and
+# benches/throughput_p99.png (~19 minutes on 2 idle cores; installs oha,
+# LitServe and the Triton venv on first use, ~10 minutes more). Settings
 # (THREADS, BENCH_SECONDS, ...): scripts/bench/run.sh.
 # Not part of `make test`.
 bench: build $(FIXTURE_STAMP)

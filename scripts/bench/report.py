@@ -497,7 +497,7 @@ def markdown(results, chart_path, out_path):
         "## How to re-run",
         "",
         "```sh",
-        "make bench                              # everything: ~9 minutes on 2 idle cores",
+        "make bench                              # everything: ~19 minutes on 2 idle cores",
         "BENCH_SECONDS=60 THREADS=2 make bench   # longer levels, fixed thread count",
         "python scripts/bench/report.py          # the report again from benches/results.json",
         "```",
