@@ -215,12 +215,10 @@ impl<T, R> BatchQueue<T, R> {
         })
     }
 
-    /// Blocks the calling worker thread until a batch is due and returns it:
-    /// at once when `max_batch_size` items are queued, otherwise once the
-    /// oldest item has waited `max_batch_delay` since its enqueue. Returns
-    /// `None` once the queue is closed and empty, which is the worker's signal
-    /// to exit. Cancelled and expired items are removed before the batch is
-    /// formed.
+    /// Blocks the calling worker until a batch is due and returns it: at once
+    /// when `max_batch_size` items are queued, otherwise once the oldest has
+    /// waited `max_batch_delay`. `None` once the queue is closed and empty
+    /// (the worker's signal to exit). Dead items are removed first.
     pub fn next_batch(&self) -> Option<Batch<T, R>> {
         let shared = &self.shared;
         let mut state = shared.lock_state();
@@ -367,8 +365,12 @@ impl<T, R> BatchQueue<T, R> {
     /// How long a rejected client should wait before retrying, from the
     /// current depth (see [`SubmitError::QueueFull`]).
     pub fn retry_after_estimate(&self) -> Duration {
-        let depth = self.depth();
-        self.shared.retry_after_for_depth(depth)
+        self.shared.retry_after_for_depth(self.depth())
+    }
+
+    /// One forward pass as measured (the batch delay before any was).
+    pub fn one_batch_estimate(&self) -> Duration {
+        self.shared.retry_after_for_depth(0)
     }
 
     /// Totals since creation.

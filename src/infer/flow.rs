@@ -288,7 +288,10 @@ impl InferenceService {
         let largest = pixels.iter().copied().max().unwrap_or(0) as f64;
         let decode_time =
             |pixels: f64| per_megapixel.mul_f64((pixels / workers).max(largest) / 1e6);
-        if decode_time(own as f64) > timeout {
+        // Hopeless even on an idle server (its decode and one forward pass
+        // do not fit): not shed for load, since retrying would not help; it
+        // keeps its 504.
+        if decode_time(own as f64) + model.queue.one_batch_estimate() > timeout {
             return Ok(());
         }
         let ahead = self.decode_pool.pixels_ahead_of(own) as f64;
