@@ -6,6 +6,7 @@
 //! through the real preprocessing gives the estimate something to start
 //! from; real images take over as they come (it is a moving average).
 
+use std::sync::OnceLock;
 use std::time::Instant;
 
 use image::codecs::jpeg::JpegEncoder;
@@ -51,9 +52,12 @@ impl InferenceService {
         let Some(spec) = self.models.first().map(|model| model.transform_spec()) else {
             return;
         };
-        let jpeg = photo_like_jpeg();
+        // Encoded once per process (encoding costs more than the decode
+        // it measures; test binaries start many servers).
+        static JPEG: OnceLock<Vec<u8>> = OnceLock::new();
+        let jpeg = JPEG.get_or_init(photo_like_jpeg);
         let started = Instant::now();
-        if preprocess::prepare(&jpeg, &spec, &self.decode_limits).is_ok() {
+        if preprocess::prepare(jpeg, &spec, &self.decode_limits).is_ok() {
             let took = started.elapsed();
             let pixels = u64::from(SIDE.0) * u64::from(SIDE.1);
             self.decode_pool.record_sample(pixels, took);

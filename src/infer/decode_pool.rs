@@ -114,7 +114,18 @@ impl<T, E> Clone for FairPool<T, E> {
 impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
     /// `workers` run at once (at least 1); `budget` bounds the pixels of
     /// the items running together (at least one item always may run).
+    #[cfg(test)]
     pub(super) fn new(workers: usize, budget: u64) -> Self {
+        Self::with_express(workers, budget, 0)
+    }
+
+    /// A pool as `new` makes it, with an express slot: one task beyond `workers`
+    /// that takes, while every worker is busy, the next image in turn order
+    /// of at most `express_max_pixels` (0 = no slot). Without it an ordinary
+    /// photo waits for the large images running ahead of it (a 49-Mpixel
+    /// JPEG decodes for a second); with it, it shares the CPU with them for
+    /// the few milliseconds it needs.
+    pub(super) fn with_express(workers: usize, budget: u64, express_max_pixels: u64) -> Self {
         Self {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
@@ -127,23 +138,9 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
                 }),
                 workers: workers.max(1),
                 budget,
-                express_max_pixels: 0,
+                express_max_pixels,
                 nanos_per_megapixel: AtomicEma::default(),
             }),
-        }
-    }
-
-    /// Adds an express slot: one task beyond `workers` that takes, while
-    /// every worker is busy, the next image in turn order of at most
-    /// `max_pixels`. Without it an ordinary photo waits for the large images
-    /// running ahead of it (a 49-Mpixel JPEG decodes for a second); with it,
-    /// it shares the CPU with them for the few milliseconds it needs.
-    pub(super) fn with_express(self, max_pixels: u64) -> Self {
-        let mut inner = Arc::try_unwrap(self.inner)
-            .unwrap_or_else(|_| unreachable!("with_express is called on a new pool"));
-        inner.express_max_pixels = max_pixels;
-        Self {
-            inner: Arc::new(inner),
         }
     }
 

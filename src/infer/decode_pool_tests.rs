@@ -263,7 +263,7 @@ async fn without_a_client_key_each_request_is_its_own_share() {
 
 #[tokio::test]
 async fn a_small_image_runs_in_the_express_slot_while_every_worker_is_busy() {
-    let pool = FairPool::new(1, u64::MAX).with_express(10);
+    let pool = FairPool::with_express(1, u64::MAX, 10);
     let log = Log::default();
     let (first, open) = gated(&log, "a0");
     let mut big = pool.submit(vec![first, logged(&log, "a1", 100)]);

@@ -88,11 +88,11 @@ impl InferenceService {
         Self {
             models,
             metrics,
-            decode_pool: FairPool::new(
+            decode_pool: FairPool::with_express(
                 server.preprocess_thread_count(),
                 server.inflight_pixel_budget(),
-            )
-            .with_express(EXPRESS_MAX_PIXELS),
+                EXPRESS_MAX_PIXELS,
+            ),
             decode_limits: DecodeLimits {
                 max_width: server.max_image_side,
                 max_height: server.max_image_side,

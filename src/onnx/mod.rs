@@ -148,13 +148,13 @@ impl OnnxClassifier {
             .chunks_exact(per_image)
             .map(ImageInput::Normalized)
             .collect();
-        Ok(self.run(&images)?.logits)
+        self.run(&images, graph::LOGITS)
     }
 
     /// Logits `[N · num_classes]` for 8-bit HWC crops.
     pub fn logits(&self, crops: &[&[u8]]) -> Result<Vec<f32>, ModelError> {
         let images: Vec<ImageInput<'_>> = crops.iter().map(|crop| ImageInput::Crop(crop)).collect();
-        Ok(self.run(&images)?.logits)
+        self.run(&images, graph::LOGITS)
     }
 
     fn bad_normalized(&self, actual: usize) -> ModelError {
@@ -165,8 +165,9 @@ impl OnnxClassifier {
         }
     }
 
-    /// Runs one batch; the outputs are in the order of `images`.
-    fn run(&self, images: &[ImageInput<'_>]) -> Result<Outputs, ModelError> {
+    /// Runs one batch and returns the graph output `output`
+    /// (`[N · num_classes]`), rows in the order of `images`.
+    fn run(&self, images: &[ImageInput<'_>], output: &str) -> Result<Vec<f32>, ModelError> {
         let expected = self.input_len();
         let side = self.cfg.input_size as usize;
         let (mut crops, mut normalized) = (Vec::new(), Vec::new());
@@ -204,29 +205,18 @@ impl OnnxClassifier {
         let outputs = session
             .run(ort::inputs![graph::CROPS => crops, graph::NORMALIZED => normalized])
             .map_err(engine_error)?;
-        let extract = |name: &str| -> Result<Vec<f32>, ModelError> {
-            let (_, values) = outputs[name]
-                .try_extract_tensor::<f32>()
-                .map_err(engine_error)?;
-            Ok(values.to_vec())
-        };
-        let (logits, probabilities) = (extract(graph::LOGITS)?, extract(graph::PROBABILITIES)?);
-        let classes = self.cfg.num_classes;
-        let reorder = |values: Vec<f32>| -> Vec<f32> {
-            let rows: Vec<&[f32]> = values.chunks_exact(classes).collect();
-            positions
-                .iter()
-                .flat_map(|slot| match *slot {
-                    Slot::Crop(index) => rows[index],
-                    Slot::Normalized(index) => rows[crop_count + index],
-                })
-                .copied()
-                .collect()
-        };
-        Ok(Outputs {
-            logits: reorder(logits),
-            probabilities: reorder(probabilities),
-        })
+        let (_, values) = outputs[output]
+            .try_extract_tensor::<f32>()
+            .map_err(engine_error)?;
+        let rows: Vec<&[f32]> = values.chunks_exact(self.cfg.num_classes).collect();
+        Ok(positions
+            .iter()
+            .flat_map(|slot| match *slot {
+                Slot::Crop(index) => rows[index],
+                Slot::Normalized(index) => rows[crop_count + index],
+            })
+            .copied()
+            .collect())
     }
 }
 
@@ -235,12 +225,6 @@ impl OnnxClassifier {
 enum Slot {
     Crop(usize),
     Normalized(usize),
-}
-
-/// One batch's results, `[N · num_classes]` each, in request order.
-struct Outputs {
-    logits: Vec<f32>,
-    probabilities: Vec<f32>,
 }
 
 /// Session options from the settings: threads, spinning, arena, optimization.
@@ -284,7 +268,7 @@ impl Engine for OnnxClassifier {
         if images.is_empty() {
             return Ok(Vec::new());
         }
-        let probabilities = self.run(images)?.probabilities;
+        let probabilities = self.run(images, graph::PROBABILITIES)?;
         Ok(probabilities
             .chunks_exact(self.cfg.num_classes)
             .map(<[f32]>::to_vec)
