@@ -10,6 +10,7 @@
 #                                      set by verify.sh)
 #   scripts/gpu/                       verify.sh, verify.py, make_weights.py
 #   scripts/bench/bench_timm.py        the timm reference
+#   scripts/bench/timing.py            its timing loop (shared with bench_onnxruntime.py)
 #   scripts/bench/record.py            JSON-lines helpers verify.py shares
 #   scripts/fixtures/calibration.py    the weight calibration make_weights.py shares
 #   photos/                            the fixture photos (target/fixtures/photos)
@@ -34,7 +35,7 @@ mkdir -p "$out/bin" "$out/scripts/gpu" "$out/scripts/bench" "$out/scripts/fixtur
 strip --strip-debug -o "$out/bin/seresnext-serve" "$release/seresnext-serve"
 strip --strip-debug -o "$out/bin/loadgen" "$release/examples/loadgen"
 cp scripts/gpu/verify.sh scripts/gpu/verify.py scripts/gpu/make_weights.py "$out/scripts/gpu/"
-cp scripts/bench/bench_timm.py scripts/bench/record.py "$out/scripts/bench/"
+cp scripts/bench/bench_timm.py scripts/bench/timing.py scripts/bench/record.py "$out/scripts/bench/"
 cp scripts/fixtures/calibration.py "$out/scripts/fixtures/"
 # The photos of the fixture manifest (JPEG and PNG; the HTTP load uses the
 # JPEGs), not their float reference tensors.
