@@ -19,22 +19,27 @@ PYTHON_VERSION := $(shell python3 -c 'import sys; print(f"python{sys.version_inf
 export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
-.PHONY: venv build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
+.PHONY: venv build-tools build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
 	deny deny-advisories fuzz fuzz-check bench contract-tools gpu-bundle engine-settings
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
 	scripts/setup-venv.sh
 
-build: $(VENV_STAMP)
+# cmake and nasm, for the libjpeg-turbo that turbojpeg-sys builds from source.
+build-tools:
+	scripts/install-build-tools.sh
+
+build: $(VENV_STAMP) build-tools
 	cargo build --release --locked
 	@ls -l $(RELEASE_BIN)
 
 fixtures: $(FIXTURE_STAMP)
-$(FIXTURE_STAMP): $(VENV_STAMP) scripts/fixtures/make_fixtures.py scripts/fixtures/calibration.py scripts/fixtures/make_weight_fixtures.py
+$(FIXTURE_STAMP): $(VENV_STAMP) scripts/fixtures/make_fixtures.py scripts/fixtures/calibration.py scripts/fixtures/make_weight_fixtures.py scripts/fixtures/make_pixel_fixtures.py
 	mkdir -p $(FIXTURES)
 	$(PYTHON) scripts/fixtures/make_fixtures.py $(FIXTURES)
 	$(PYTHON) scripts/fixtures/make_weight_fixtures.py $(FIXTURES)/weights
+	$(PYTHON) scripts/fixtures/make_pixel_fixtures.py $(FIXTURES)/pixels
 	touch $@
 
 # Prometheus/promtool, nginx and the docker/ validators (tests/it/deploy_files.rs,
@@ -49,18 +54,18 @@ deploy-tools:
 contract-tools:
 	scripts/contract/install.sh
 
-lint: $(VENV_STAMP)
+lint: $(VENV_STAMP) build-tools
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) $(FIXTURE_STAMP) deploy-tools contract-tools lint deny fuzz-check
+test: $(VENV_STAMP) build-tools $(FIXTURE_STAMP) deploy-tools contract-tools lint deny fuzz-check
 	cargo test --locked
 
 # The cargo-fuzz crate in fuzz/ still compiles against the library (it has its
 # own Cargo.lock and workspace, so `cargo test` never builds it). A plain
 # `cargo check` on stable, no fuzzer needed. It shares the service's target
 # dir and dev profile, so the dependencies `lint` checked are reused.
-fuzz-check: $(VENV_STAMP)
+fuzz-check: $(VENV_STAMP) build-tools
 	cd fuzz && CARGO_TARGET_DIR=$(CURDIR)/target cargo check --locked --bins
 
 # cargo-deny over the dependency tree (deny.toml): licenses, duplicate and
@@ -79,13 +84,13 @@ deny-advisories: $(VENV_STAMP)
 # Every cargo-fuzz target in fuzz/ for FUZZ_SECONDS (default 60) each, on
 # stable Rust; installs cargo-fuzz on first use. FUZZ_TARGETS="json weights"
 # picks targets. Not part of `make test`, which replays fuzz/regression/.
-fuzz: $(VENV_STAMP)
+fuzz: $(VENV_STAMP) build-tools
 	scripts/fuzz/fuzz.sh
 
 # Far more load than the server can take (256 clients by default): shows the
 # excess shed with 503 + Retry-After, bounded latency and memory. Not part of
 # `make test`. Arguments: OVERLOAD_ARGS="SECONDS CONCURRENCY QUEUE_CAPACITY MAX_BATCH".
-overload: $(VENV_STAMP) $(FIXTURE_STAMP)
+overload: $(VENV_STAMP) build-tools $(FIXTURE_STAMP)
 	scripts/bench/overload.sh $(OVERLOAD_ARGS)
 
 # Fair sharing under mixed load: four requests of 40 JPEGs of 7000 x 7000 at

@@ -115,7 +115,7 @@ pub(crate) fn serve_with(models: &[&str], server: &ServerConfig) -> Served {
             device: crate::config::DeviceSpec::Cpu,
             max_batch_size: config.max_batch_size,
             warmup: config.warmup,
-            loader: Arc::new(move |_| Ok(Box::new(FakeEngine::for_model(id)) as Box<dyn Engine>)),
+            loader: pool::loader_from(move || Box::new(FakeEngine::for_model(id))),
         };
         threads.extend(
             pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).expect("spawn a replica"),

@@ -37,7 +37,7 @@ pub use tch::Device;
 use tensors::{tensor_to_vec, to_channels_last};
 
 use crate::config::Precision;
-use crate::weights::{self, Checkpoint};
+use crate::weights::{self, Checkpoint, ReadCheckpoint};
 
 /// One image of a batch, in either form the engine accepts. Borrowed, so a
 /// batch can be assembled from queued items (and padding) without copies.
@@ -112,11 +112,18 @@ pub struct Classifier {
 impl Classifier {
     /// Reads the weight file (any supported format) and builds the model.
     pub fn load_file(id: ModelId, path: &Path, options: LoadOptions) -> Result<Self, ModelError> {
-        let started = Instant::now();
-        let checkpoint = weights::load(path)?;
-        let read = started.elapsed();
-        let mut classifier = Self::load(id, checkpoint, options)?;
-        classifier.phases.read = read;
+        Self::from_read(id, weights::read(path)?, options)
+    }
+
+    /// Builds the model from a checkpoint read by [`weights::read`], which
+    /// the caller may do on another thread (the read is not libtorch work).
+    pub fn from_read(
+        id: ModelId,
+        read: ReadCheckpoint,
+        options: LoadOptions,
+    ) -> Result<Self, ModelError> {
+        let mut classifier = Self::load(id, read.tensors, options)?;
+        classifier.phases.read = read.read_time;
         Ok(classifier)
     }
 

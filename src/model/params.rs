@@ -130,7 +130,7 @@ mod tests {
             RawTensor {
                 dtype: DType::I64,
                 shape: vec![1],
-                data: 7i64.to_le_bytes().to_vec(),
+                data: 7i64.to_le_bytes().to_vec().into(),
             },
         );
         checkpoint.insert(
@@ -138,7 +138,7 @@ mod tests {
             RawTensor {
                 dtype: DType::F16,
                 shape: vec![1],
-                data: 0x3c00u16.to_le_bytes().to_vec(), // 1.0 in fp16
+                data: 0x3c00u16.to_le_bytes().to_vec().into(), // 1.0 in fp16
             },
         );
         let mut store = ParamStore::new(checkpoint);

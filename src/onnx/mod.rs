@@ -83,11 +83,17 @@ impl OnnxClassifier {
         path: &Path,
         settings: &SessionSettings,
     ) -> Result<Self, ModelError> {
-        let started = Instant::now();
-        let checkpoint = weights::load(path)?;
-        let read = started.elapsed();
-        let mut classifier = Self::build(id, ParamSource::checkpoint(checkpoint), settings)?;
-        classifier.phases.read = read;
+        Self::from_read(id, weights::read(path)?, settings)
+    }
+
+    /// Builds the session from a checkpoint read by [`weights::read`].
+    pub fn from_read(
+        id: ModelId,
+        read: weights::ReadCheckpoint,
+        settings: &SessionSettings,
+    ) -> Result<Self, ModelError> {
+        let mut classifier = Self::build(id, ParamSource::checkpoint(read.tensors), settings)?;
+        classifier.phases.read = read.read_time;
         Ok(classifier)
     }
 

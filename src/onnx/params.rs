@@ -164,7 +164,11 @@ mod tests {
         RawTensor {
             dtype: DType::F32,
             shape: shape.to_vec(),
-            data: values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            data: values
+                .iter()
+                .flat_map(|v| v.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into(),
         }
     }
 

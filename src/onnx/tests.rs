@@ -96,7 +96,7 @@ fn a_checkpoint_for_another_variant_names_what_does_not_fit() {
         weights::RawTensor {
             dtype: weights::DType::F32,
             shape: vec![1],
-            data: 1f32.to_le_bytes().to_vec(),
+            data: 1f32.to_le_bytes().to_vec().into(),
         },
     );
     let error = OnnxClassifier::load(

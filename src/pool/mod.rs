@@ -32,10 +32,25 @@ use crate::model::{place_replicas_here, Engine, ModelError, ModelId};
 /// crops or client-normalized images in, probability vectors out.
 pub type ImageQueue = BatchQueue<ModelInput, Vec<f32>>;
 
-/// Builds a replica's engine on the device it was placed on. Called on the
-/// thread that will run it, since an engine belongs to one thread.
-pub type EngineLoader =
-    Arc<dyn Fn(DeviceSpec) -> Result<Box<dyn Engine>, ModelError> + Send + Sync>;
+/// Prepares a replica's engine for the device it was placed on, in two
+/// steps: the loader reads and parses the weights on the replica's own
+/// thread, so that models read their files concurrently; the
+/// [`EngineBuild`] it returns then runs where the engine will live (the
+/// shared CPU engine thread, or the replica's thread), since an engine
+/// belongs to one thread.
+pub type EngineLoader = Arc<dyn Fn(DeviceSpec) -> Result<EngineBuild, ModelError> + Send + Sync>;
+
+/// The second step of an [`EngineLoader`].
+pub type EngineBuild = Box<dyn FnOnce() -> Result<Box<dyn Engine>, ModelError> + Send>;
+
+/// A loader with nothing to read first: each replica's engine comes from `make`.
+pub fn loader_from(make: impl Fn() -> Box<dyn Engine> + Send + Sync + 'static) -> EngineLoader {
+    let make = Arc::new(make);
+    Arc::new(move |_| {
+        let make = make.clone();
+        Ok(Box::new(move || Ok(make())) as EngineBuild)
+    })
+}
 
 /// Everything a replica thread needs to build and run its model.
 #[derive(Clone)]

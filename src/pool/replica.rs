@@ -55,12 +55,12 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
     let name = spec.model.name();
     let started = Instant::now();
     let runner = Runner::for_device(spec.device);
-    // Held from load to the end of warm-up (see `device_turn`).
+    // Reading the weights needs neither the device nor the engine thread, so
+    // it runs here, before the turn, at the same time as other models' reads.
+    let read = (spec.loader)(spec.device);
+    // Held from the build to the end of warm-up (see `device_turn`).
     let device_turn = take_turn(spec.device);
-    let loaded = {
-        let (load, device) = (spec.loader.clone(), spec.device);
-        runner.run(move || load(device))
-    };
+    let loaded = read.and_then(|build| runner.run(build));
     let engine = match loaded {
         Ok(engine) => engine,
         Err(error) => {

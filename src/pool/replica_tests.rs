@@ -158,7 +158,7 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
         device: crate::config::DeviceSpec::Cpu,
         max_batch_size: 1,
         warmup: crate::config::WarmupMode::Auto,
-        loader: Arc::new(|_| Ok(Box::new(BrokenDevice) as Box<dyn Engine>)),
+        loader: crate::pool::loader_from(|| Box::new(BrokenDevice)),
     };
     let threads = crate::pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).unwrap();
     let first = queue

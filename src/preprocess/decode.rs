@@ -83,8 +83,9 @@ impl DecodeLimits {
 ///   palette, RGB, RGBA), WebP, BMP, GIF (first frame).
 /// * The EXIF orientation tag is applied, so a phone photo stored sideways
 ///   with orientation 6 comes out upright.
-/// * Alpha is dropped without compositing (PIL's `convert("RGB")`) and 16-bit
-///   samples are scaled to 8 bits (`round(v * 255 / 65535)`), not clipped.
+/// * Alpha is dropped without compositing (PIL's `convert("RGB")`), and
+///   16-bit samples become 8-bit ones as in Pillow (see [`pillow_rgb`]).
+/// * JPEG pixels are libjpeg-turbo's, as in Pillow.
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<RgbImage, PreprocessError> {
     if bytes.is_empty() {
         return Err(PreprocessError::Empty);
@@ -158,12 +159,54 @@ fn decode_format(
     // A broken EXIF block must not cost the user their prediction: fall back
     // to the stored orientation, as a browser would.
     let orientation = decoder.orientation().unwrap_or(Orientation::NoTransforms);
-    let decoded = DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, format))?;
-    // Convert before rotating: the RGB8 buffer is the smallest one, and for
-    // the common 8-bit RGB JPEG `into_rgb8` is a move, not a copy.
-    let mut upright = DynamicImage::ImageRgb8(decoded.into_rgb8());
+    // JPEG pixels come from libjpeg-turbo, as in Pillow; the `image` crate
+    // has only read the header and the EXIF orientation.
+    let rgb = if format == ImageFormat::Jpeg {
+        drop(decoder);
+        super::jpeg_turbo::decode_rgb(bytes, limits)?
+    } else {
+        let decoded =
+            DynamicImage::from_decoder(decoder).map_err(|e| map_image_error(e, format))?;
+        // Convert before rotating: the RGB8 buffer is the smallest one.
+        pillow_rgb(decoded)
+    };
+    let mut upright = DynamicImage::ImageRgb8(rgb);
     upright.apply_orientation(orientation);
     Ok(upright.into_rgb8())
+}
+
+/// `convert("RGB")` of what Pillow's decoders make of the same file.
+///
+/// 8-bit images convert as the `image` crate does. 16-bit ones do not:
+/// Pillow keeps the high byte of 16-bit colour and gray+alpha samples
+/// (`v >> 8`), and opens 16-bit gray as mode `I;16`, whose conversion to RGB
+/// clips at 255 (so most of such an image turns white). That is what timm
+/// feeds the model, so it is what we feed it too.
+fn pillow_rgb(decoded: DynamicImage) -> RgbImage {
+    let (width, height) = (decoded.width(), decoded.height());
+    let from_samples = |samples: Vec<u8>| {
+        RgbImage::from_raw(width, height, samples).expect("three samples per pixel")
+    };
+    let high_byte = |v: u16| (v >> 8) as u8;
+    match decoded {
+        DynamicImage::ImageLuma16(gray) => from_samples(
+            gray.pixels()
+                .flat_map(|p| [p.0[0].min(255) as u8; 3])
+                .collect(),
+        ),
+        DynamicImage::ImageLumaA16(gray) => {
+            from_samples(gray.pixels().flat_map(|p| [high_byte(p.0[0]); 3]).collect())
+        }
+        DynamicImage::ImageRgb16(rgb) => {
+            from_samples(rgb.into_raw().into_iter().map(high_byte).collect())
+        }
+        DynamicImage::ImageRgba16(rgba) => from_samples(
+            rgba.pixels()
+                .flat_map(|p| [p.0[0], p.0[1], p.0[2]].map(high_byte))
+                .collect(),
+        ),
+        other => other.into_rgb8(),
+    }
 }
 
 /// Identify the container from its magic bytes. Anything that is not one of

@@ -1,5 +1,5 @@
 //! Tests for `decode`: every supported format and pixel layout, EXIF
-//! orientation, 16-bit scaling, alpha handling, and every error path.
+//! orientation, 16-bit conversion as in Pillow, alpha handling, and every error path.
 
 use image::{
     DynamicImage, GrayAlphaImage, GrayImage, ImageBuffer, ImageFormat, Luma, LumaA, Rgb, RgbImage,
@@ -116,48 +116,47 @@ fn png_gray_and_gray_alpha_replicate_luma() {
     assert!(decode_ok(&png).pixels().all(|p| p.0 == [77, 77, 77]));
 }
 
-/// 16-bit samples and the 8-bit value we must produce: `round(v / 257)`,
-/// i.e. scaling (255 for full scale), never clipping or truncating to 255.
-const SIXTEEN_BIT_CASES: [(u16, u8); 6] = [
-    (65535, 255),
-    (0, 0),
-    (257, 1),
-    (257 * 128, 128),
-    (257 * 254, 254),
-    (200, 1), // 0.78 rounds up; a `v >> 8` truncation would give 0
-];
+/// 16-bit samples and the 8-bit value Pillow 13 gives for them after
+/// `convert("RGB")` (printed by the venv's Pillow from the same PNGs): colour
+/// and gray+alpha keep the high byte; plain gray (mode `I;16`) clips at 255.
+const SIXTEEN_BIT_SAMPLES: [u16; 8] = [65535, 0, 257, 257 * 128, 257 * 254, 200, 511, 300];
+const PILLOW_HIGH_BYTE: [u8; 8] = [255, 0, 1, 128, 254, 0, 1, 1];
+const PILLOW_GRAY_CLIPPED: [u8; 8] = [255, 0, 255, 255, 255, 200, 255, 255];
 
 #[test]
-fn png_16bit_rgb_and_rgba_scale_exactly() {
-    let width = SIXTEEN_BIT_CASES.len() as u32;
+fn png_16bit_colour_and_gray_alpha_keep_the_high_byte_as_pillow_does() {
+    let width = SIXTEEN_BIT_SAMPLES.len() as u32;
+    let sample = |x: u32| SIXTEEN_BIT_SAMPLES[x as usize];
     let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> =
-        ImageBuffer::from_fn(width, 1, |x, _| Rgb([SIXTEEN_BIT_CASES[x as usize].0; 3]));
+        ImageBuffer::from_fn(width, 1, |x, _| Rgb([sample(x); 3]));
     let rgba16: ImageBuffer<Rgba<u16>, Vec<u16>> = ImageBuffer::from_fn(width, 1, |x, _| {
-        let v = SIXTEEN_BIT_CASES[x as usize].0;
-        Rgba([v, v, v, 1234])
+        Rgba([sample(x), sample(x), sample(x), 1234])
     });
+    let gray_alpha16: ImageBuffer<LumaA<u16>, Vec<u16>> =
+        ImageBuffer::from_fn(width, 1, |x, _| LumaA([sample(x), 1234]));
     for image in [
         DynamicImage::ImageRgb16(rgb16),
         DynamicImage::ImageRgba16(rgba16),
+        DynamicImage::ImageLumaA16(gray_alpha16),
     ] {
         let decoded = decode_ok(&encode(&image, ImageFormat::Png));
-        for (x, (_, expected)) in SIXTEEN_BIT_CASES.iter().enumerate() {
-            assert_eq!(decoded.get_pixel(x as u32, 0).0, [*expected; 3]);
+        for (x, expected) in PILLOW_HIGH_BYTE.iter().enumerate() {
+            assert_eq!(decoded.get_pixel(x as u32, 0).0, [*expected; 3], "{x}");
         }
     }
 }
 
 #[test]
-fn png_16bit_gray_scales_exactly() {
-    let width = SIXTEEN_BIT_CASES.len() as u32;
+fn png_16bit_gray_clips_at_255_as_pillow_does() {
+    let width = SIXTEEN_BIT_SAMPLES.len() as u32;
     let gray16: ImageBuffer<Luma<u16>, Vec<u16>> =
-        ImageBuffer::from_fn(width, 1, |x, _| Luma([SIXTEEN_BIT_CASES[x as usize].0]));
+        ImageBuffer::from_fn(width, 1, |x, _| Luma([SIXTEEN_BIT_SAMPLES[x as usize]]));
     let decoded = decode_ok(&encode(
         &DynamicImage::ImageLuma16(gray16),
         ImageFormat::Png,
     ));
-    for (x, (_, expected)) in SIXTEEN_BIT_CASES.iter().enumerate() {
-        assert_eq!(decoded.get_pixel(x as u32, 0).0, [*expected; 3]);
+    for (x, expected) in PILLOW_GRAY_CLIPPED.iter().enumerate() {
+        assert_eq!(decoded.get_pixel(x as u32, 0).0, [*expected; 3], "{x}");
     }
 }
 

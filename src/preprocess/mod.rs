@@ -14,6 +14,8 @@
 //! module stays free of any libtorch dependency and hands over compact `u8`s.
 
 mod decode;
+mod jpeg_turbo;
+mod pil_resample;
 mod transform;
 
 // Builders of hostile image files, for the unit tests and (with the

@@ -9,22 +9,18 @@
 //! * crop offset: `int(round((len - crop) / 2.0))`, round-half-even, with zero
 //!   padding when the image is smaller than the crop (torchvision
 //!   `center_crop`; timm uses `transforms.CenterCrop` unchanged),
-//! * filter: PIL's antialiased convolution (`Image.resize`), which
-//!   `fast_image_resize`'s `Convolution` reproduces (it is a port of
-//!   Pillow-SIMD's resampler).
+//! * filter: PIL's antialiased convolution (`Image.resize`), in PIL's own
+//!   fixed-point arithmetic ([`super::pil_resample`]), so the bytes are PIL's.
 //!
-//! Only the 224x224 window that survives the crop is ever computed: the
-//! resizer is given the matching source box (PIL's `box` semantics: same
-//! scale, same taps, edges clamped at the image border), so no full 256xN
-//! intermediate image is allocated (for a 1x10000 strip that image would be
-//! 256x2.5M pixels).
+//! Only the 224x224 window that survives the crop is ever computed, with the
+//! taps of the full-size resize, so no full 256xN intermediate image is
+//! allocated (for a 1x10000 strip that image would be 256x2.5M pixels).
 
 use std::cell::RefCell;
 
-use fast_image_resize::images::{Image, ImageRef};
-use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::RgbImage;
 
+use super::pil_resample::{resample_rgb, AxisTaps};
 use super::{PreparedImage, PreprocessError};
 
 /// Resampling filter, named as in timm's pretrained configs.
@@ -51,21 +47,6 @@ impl Interpolation {
         match self {
             Self::Bicubic => "bicubic",
             Self::Bilinear => "bilinear",
-        }
-    }
-
-    fn filter(self) -> FilterType {
-        match self {
-            Self::Bicubic => FilterType::CatmullRom,
-            Self::Bilinear => FilterType::Bilinear,
-        }
-    }
-
-    /// Filter radius in source pixels at scale 1 (PIL's `support`).
-    fn support(self) -> f64 {
-        match self {
-            Self::Bicubic => 2.0,
-            Self::Bilinear => 1.0,
         }
     }
 }
@@ -171,138 +152,12 @@ fn axis_window(resized: u32, crop: u32) -> AxisWindow {
     }
 }
 
-/// `(start, len)` of the source interval whose resize yields
-/// `window` of an axis resized from `source` to `resized` pixels. Keeping the
-/// full-image scale means the resizer computes exactly the filter taps it
-/// would for the whole image (PIL's `box` argument works the same way).
-fn source_interval(source: u32, resized: u32, window: AxisWindow) -> (f64, f64) {
-    let scale_point = |p: u32| f64::from(p) * f64::from(source) / f64::from(resized);
-    let start = scale_point(window.resized_start);
-    let end = scale_point(window.resized_start + window.len);
-    (start, fit_inside(start, end - start, source))
-}
-
-/// `len`, shrunk by an ulp or two if `start + len` overshoots `bound`
-/// through float rounding: the resizer rejects boxes that poke outside the
-/// image, even by 1e-13 of a pixel.
-fn fit_inside(start: f64, mut len: f64, bound: u32) -> f64 {
-    for _ in 0..4 {
-        if start + len <= f64::from(bound) {
-            break;
-        }
-        len = len.next_down();
-    }
-    len
-}
-
-/// A source rectangle (fractional, in source pixels) and the output size it
-/// is resampled to.
-#[derive(Debug, Clone, Copy)]
-struct ResampleBox {
-    left: f64,
-    top: f64,
-    width: f64,
-    height: f64,
-    out_width: u32,
-    out_height: u32,
-}
-
-/// Per-thread scratch reused across requests, so the hot path does not
-/// allocate its intermediate buffers each time. `rows` keeps the largest
-/// size seen (at most `input_size` x 16384 rows x 3 bytes, ~11 MB, under the
-/// default decode limits).
-struct Scratch {
-    resizer: Resizer,
-    /// Output of the horizontal pass: `out_width` x (source rows needed).
-    rows: Vec<u8>,
-}
-
 thread_local! {
-    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch {
-        resizer: Resizer::new(),
-        rows: Vec::new(),
-    });
-}
-
-/// Source rows `[first, last)` that the vertical pass of `area` reads: the
-/// filter support around the first and last output rows, one row of margin
-/// against float rounding, clamped to the image (where the filter is clamped
-/// too, so extra rows never change a weight).
-fn rows_needed(area: &ResampleBox, source_height: u32, support: f64) -> (u32, u32) {
-    let scale = area.height / f64::from(area.out_height);
-    let radius = support * scale.max(1.0);
-    let first_center = area.top + 0.5 * scale;
-    let last_center = area.top + area.height - 0.5 * scale;
-    let first = (first_center - radius).floor() - 1.0;
-    let last = (last_center + radius).ceil() + 1.0;
-    let first = first.clamp(0.0, f64::from(source_height - 1)) as u32;
-    let last = last.clamp(f64::from(first + 1), f64::from(source_height)) as u32;
-    (first, last)
-}
-
-/// Resample `area` of `source` into `out` (RGB, `out_width * out_height`).
-///
-/// Two explicit single-axis passes, horizontal first, because that is PIL's
-/// order: both passes round and clip to `u8` in between, so the order is
-/// visible at high-contrast edges (up to 6 levels on skimage's `coffee`).
-/// `fast_image_resize` on its own would run the vertical pass first.
-fn resample(
-    source: &RgbImage,
-    area: &ResampleBox,
-    interpolation: Interpolation,
-    out: &mut [u8],
-) -> Result<(), PreprocessError> {
-    let (source_width, source_height) = source.dimensions();
-    let (first_row, last_row) = rows_needed(area, source_height, interpolation.support());
-    let row_count = last_row - first_row;
-    let algorithm = ResizeAlg::Convolution(interpolation.filter());
-    SCRATCH.with(|scratch| {
-        let scratch = &mut *scratch.borrow_mut();
-        let rows_len = area.out_width as usize * row_count as usize * 3;
-        scratch.rows.resize(rows_len, 0);
-
-        let full = ImageRef::new(
-            source_width,
-            source_height,
-            source.as_raw(),
-            PixelType::U8x3,
-        )
-        .map_err(resize_error)?;
-        let mut rows = Image::from_slice_u8(
-            area.out_width,
-            row_count,
-            &mut scratch.rows,
-            PixelType::U8x3,
-        )
-        .map_err(resize_error)?;
-        let horizontal = ResizeOptions::new().resize_alg(algorithm).crop(
-            area.left,
-            f64::from(first_row),
-            area.width,
-            f64::from(row_count),
-        );
-        scratch
-            .resizer
-            .resize(&full, &mut rows, &horizontal)
-            .map_err(resize_error)?;
-
-        let rows = ImageRef::new(area.out_width, row_count, &scratch.rows, PixelType::U8x3)
-            .map_err(resize_error)?;
-        let mut target =
-            Image::from_slice_u8(area.out_width, area.out_height, out, PixelType::U8x3)
-                .map_err(resize_error)?;
-        let top = area.top - f64::from(first_row);
-        let vertical = ResizeOptions::new().resize_alg(algorithm).crop(
-            0.0,
-            top,
-            f64::from(area.out_width),
-            fit_inside(top, area.height, row_count),
-        );
-        scratch
-            .resizer
-            .resize(&rows, &mut target, &vertical)
-            .map_err(resize_error)
-    })
+    /// The horizontal pass of the last resize on this thread, reused so the
+    /// hot path does not allocate it per request. It keeps the largest size
+    /// seen (at most `input_size` x 16384 rows x 3 bytes, ~11 MB, under the
+    /// default decode limits).
+    static HORIZONTAL_PASS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Apply the eval geometry to a decoded image, producing the
@@ -320,26 +175,37 @@ pub fn transform(image: &RgbImage, spec: &TransformSpec) -> Result<PreparedImage
         })?;
     let x = axis_window(resized_width, crop);
     let y = axis_window(resized_height, crop);
-    let (left, width) = source_interval(src_width, resized_width, x);
-    let (top, height) = source_interval(src_height, resized_height, y);
-    let area = ResampleBox {
-        left,
-        top,
-        width,
-        height,
-        out_width: x.len,
-        out_height: y.len,
+    let columns = AxisTaps::new(
+        src_width,
+        resized_width,
+        x.resized_start,
+        x.len,
+        spec.interpolation,
+    );
+    let rows = AxisTaps::new(
+        src_height,
+        resized_height,
+        y.resized_start,
+        y.len,
+        spec.interpolation,
+    );
+    let resample = |out: &mut [u8]| {
+        HORIZONTAL_PASS.with(|pass| {
+            let source = image.as_raw();
+            let width = src_width as usize;
+            resample_rgb(source, width, &columns, &rows, &mut pass.borrow_mut(), out);
+        })
     };
     let mut rgb = vec![0u8; crop as usize * crop as usize * 3];
     if x.len == crop && y.len == crop {
         // The normal case: resample straight into the output crop.
-        resample(image, &area, spec.interpolation, &mut rgb)?;
+        resample(&mut rgb);
     } else {
         // Image smaller than the crop on some axis: resample the visible
         // part, then place it on torchvision's zero padding.
         let row_bytes = x.len as usize * 3;
         let mut visible = vec![0u8; row_bytes * y.len as usize];
-        resample(image, &area, spec.interpolation, &mut visible)?;
+        resample(&mut visible);
         for (row, pixels) in visible.chunks_exact(row_bytes).enumerate() {
             let start = ((y.pad_before as usize + row) * crop as usize + x.pad_before as usize) * 3;
             rgb[start..start + row_bytes].copy_from_slice(pixels);
@@ -350,12 +216,6 @@ pub fn transform(image: &RgbImage, spec: &TransformSpec) -> Result<PreparedImage
         height: crop,
         rgb,
     })
-}
-
-fn resize_error(error: impl std::fmt::Display) -> PreprocessError {
-    PreprocessError::Transform {
-        reason: format!("resize failed: {error}"),
-    }
 }
 
 #[cfg(test)]

@@ -17,7 +17,8 @@ use crate::metrics::Metrics;
 use crate::model::{check_device, device_label, resolve_device, DeviceError, LoadOptions, ModelId};
 use crate::onnx::{self, RuntimeError, SessionSettings};
 use crate::pool::{
-    self, EngineLoader, MetricsObserver, ModelState, ReplicaSpec, ResolveError, ResolvedWeights,
+    self, EngineBuild, EngineLoader, MetricsObserver, ModelState, ReplicaSpec, ResolveError,
+    ResolvedWeights,
 };
 
 /// Why the models could not be started. Each names the model it is about.
@@ -158,7 +159,8 @@ fn start_one(
         };
         let mut choice = choice.clone();
         choice.libtorch.device = resolve_device(device);
-        choice.load(id, path, seed)
+        let pending = choice.read(id, path, seed)?;
+        Ok(Box::new(move || pending.build()) as EngineBuild)
     });
     let spec = ReplicaSpec {
         model: id,

@@ -115,7 +115,8 @@ mod tests {
             shape: shape.to_vec(),
             data: std::iter::repeat_n(value.to_le_bytes(), numel)
                 .flatten()
-                .collect(),
+                .collect::<Vec<u8>>()
+                .into(),
         }
     }
 
@@ -147,7 +148,7 @@ mod tests {
             RawTensor {
                 dtype: DType::I64,
                 shape: vec![1],
-                data: 7i64.to_le_bytes().to_vec(),
+                data: 7i64.to_le_bytes().to_vec().into(),
             },
         );
         let mut keyed = KeyedTensors::new(checkpoint);

@@ -24,6 +24,9 @@ mod torch_zip;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
 
 pub use error::WeightsError;
 pub use keyed::{KeyMismatch, KeyedTensors};
@@ -78,13 +81,15 @@ impl std::fmt::Display for DType {
     }
 }
 
-/// One tensor, copied out of the checkpoint into a contiguous row-major buffer.
+/// One tensor of the checkpoint as a contiguous row-major buffer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RawTensor {
     pub dtype: DType,
     pub shape: Vec<usize>,
     /// `numel() * dtype.size_in_bytes()` bytes, little-endian, row-major.
-    pub data: Vec<u8>,
+    /// A contiguous tensor is a slice of the mapped file itself (no copy);
+    /// only strided views are gathered into a buffer of their own.
+    pub data: Bytes,
 }
 
 impl RawTensor {
@@ -141,21 +146,68 @@ impl RawTensor {
 /// Tensors by state-dict key (`module.` prefix already removed).
 pub type Checkpoint = BTreeMap<String, RawTensor>;
 
+/// A checkpoint read from disk, and how long reading and parsing it took
+/// (the `read` phase of start-up).
+#[derive(Debug)]
+pub struct ReadCheckpoint {
+    pub tensors: Checkpoint,
+    pub read_time: Duration,
+}
+
 /// Reads a checkpoint file of any supported format.
+///
+/// The file is mapped, not read into a buffer: contiguous tensors stay slices
+/// of the page cache until the engine copies them into its own tensors, so
+/// start-up holds one copy of the weights, not two, and the mapping is gone
+/// once the checkpoint is dropped.
 pub fn load(path: &Path) -> Result<Checkpoint, WeightsError> {
-    let bytes = std::fs::read(path).map_err(|source| WeightsError::Io {
+    let io_error = |source| WeightsError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
-    load_bytes(&bytes)
+    };
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let mapped = map_read_only(&file).map_err(io_error)?;
+    load_shared(&mapped)
+}
+
+/// [`load`], timed.
+pub fn read(path: &Path) -> Result<ReadCheckpoint, WeightsError> {
+    let started = Instant::now();
+    let tensors = load(path)?;
+    Ok(ReadCheckpoint {
+        tensors,
+        read_time: started.elapsed(),
+    })
+}
+
+/// The file's bytes, mapped read-only and shared (an empty file, which
+/// cannot be mapped, is an empty buffer).
+#[allow(unsafe_code)]
+fn map_read_only(file: &std::fs::File) -> std::io::Result<Bytes> {
+    if file.metadata()?.len() == 0 {
+        return Ok(Bytes::new());
+    }
+    // SAFETY: the mapping is private and read-only, and this process never
+    // writes the file. Another process truncating it while it is mapped would
+    // fault the reader (SIGBUS); weights are files deployed beside the
+    // service, not written while it starts, the same trade-off the
+    // safetensors loaders of torch and candle make.
+    let map = unsafe { memmap2::Mmap::map(file)? };
+    Ok(Bytes::from_owner(map))
 }
 
 /// Reads a checkpoint held in memory; the format is told by its first bytes.
 pub fn load_bytes(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
-    let checkpoint = match sniff(bytes) {
-        Format::TorchZip => torch_zip::load(bytes)?,
-        Format::TorchLegacy => torch_legacy::load(bytes)?,
-        Format::SafeTensors => safetensors::load(bytes)?,
+    load_shared(&Bytes::copy_from_slice(bytes))
+}
+
+/// Reads a checkpoint from a shared buffer, whose contiguous tensors it
+/// slices rather than copies.
+fn load_shared(file: &Bytes) -> Result<Checkpoint, WeightsError> {
+    let checkpoint = match sniff(file) {
+        Format::TorchZip => torch_zip::load(file)?,
+        Format::TorchLegacy => torch_legacy::load(file)?,
+        Format::SafeTensors => safetensors::load(file)?,
         Format::Unknown(what) => return Err(WeightsError::Unsupported { offset: 0, what }),
     };
     strip_data_parallel_prefix(checkpoint)
@@ -235,7 +287,11 @@ mod tests {
     use super::*;
 
     fn tensor(dtype: DType, shape: Vec<usize>, data: Vec<u8>) -> RawTensor {
-        RawTensor { dtype, shape, data }
+        RawTensor {
+            dtype,
+            shape,
+            data: data.into(),
+        }
     }
 
     #[test]
@@ -348,7 +404,7 @@ mod tests {
             (counter.dtype, counter.shape.as_slice()),
             (DType::I64, &[][..])
         );
-        assert_eq!(counter.data, 1234567i64.to_le_bytes());
+        assert_eq!(counter.data[..], 1234567i64.to_le_bytes());
         assert_eq!(zip["fc.weight_t"].shape, [5, 3]);
         assert_eq!(zip["empty"].shape, [0, 4]);
     }
@@ -390,5 +446,26 @@ mod tests {
             err.to_string().contains("/nonexistent/weights.pth"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn mapped_files_load_like_buffers_and_empty_files_are_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, bytes) in [
+            ("zip.pth", ZIP),
+            ("legacy.pth", LEGACY),
+            ("model.safetensors", SAFETENSORS),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let read = read(&path).unwrap();
+            assert_eq!(read.tensors, load_bytes(bytes).unwrap(), "{name}");
+        }
+        let empty = dir.path().join("empty.pth");
+        std::fs::write(&empty, b"").unwrap();
+        assert!(matches!(
+            load(&empty),
+            Err(WeightsError::Unsupported { .. })
+        ));
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! The `safetensors` crate validates the header (offsets inside the buffer,
 //! sizes matching shapes) before handing out views, so this module only maps
-//! dtypes and copies the bytes.
+//! dtypes and slices the bytes.
 
+use bytes::Bytes;
 use safetensors::{Dtype, SafeTensors};
 
 use super::{Checkpoint, DType, RawTensor, WeightsError};
@@ -12,7 +13,8 @@ use super::{Checkpoint, DType, RawTensor, WeightsError};
 /// Where the JSON header starts: after its u64 length.
 const HEADER_OFFSET: u64 = 8;
 
-pub(crate) fn load(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
+/// `bytes` is the whole file; each tensor is a slice of it.
+pub(crate) fn load(bytes: &Bytes) -> Result<Checkpoint, WeightsError> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| WeightsError::corrupt(HEADER_OFFSET, format!("safetensors header: {e}")))?;
     let mut checkpoint = Checkpoint::new();
@@ -26,7 +28,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
         let tensor = RawTensor {
             dtype,
             shape: view.shape().to_vec(),
-            data: view.data().to_vec(),
+            data: bytes.slice_ref(view.data()),
         };
         // The crate checks this already; re-checking keeps the RawTensor
         // invariant local to this module.

@@ -1,14 +1,18 @@
-//! Copies a (possibly strided, offset, shared) tensor view out of its storage
-//! into the contiguous row-major buffer of a [`RawTensor`].
+//! Turns a (possibly strided, offset, shared) tensor view of its storage into
+//! the contiguous row-major buffer of a [`RawTensor`]: a slice of the file
+//! when the view is already row-major, a gathered copy otherwise.
 //!
 //! Every size is computed with checked arithmetic and compared with the
 //! storage before anything is allocated, so hostile shapes and strides end in
 //! an error naming the tensor.
 
+use bytes::Bytes;
+
 use super::torch_pickle::TensorRef;
 use super::{RawTensor, WeightsError};
 
-/// Builds the tensor `name` from `root_bytes`, the whole storage it views.
+/// Builds the tensor `name` from `root_bytes`, the whole storage it views,
+/// which is a slice of `file`.
 ///
 /// `budget` is the number of output bytes still allowed; it shrinks by the
 /// size of the tensor.
@@ -16,6 +20,7 @@ pub(crate) fn materialize(
     name: &str,
     tensor: &TensorRef,
     root_bytes: &[u8],
+    file: &Bytes,
     budget: &mut u64,
 ) -> Result<RawTensor, WeightsError> {
     let fail = |what: String| WeightsError::tensor(name, what);
@@ -40,7 +45,7 @@ pub(crate) fn materialize(
         return Ok(RawTensor {
             dtype,
             shape,
-            data: Vec::new(),
+            data: Bytes::new(),
         });
     }
 
@@ -82,9 +87,9 @@ pub(crate) fn materialize(
         let start = offset * elem;
         storage
             .get(start..start + out_len as usize)
-            .map(<[u8]>::to_vec)
+            .map(|contiguous| file.slice_ref(contiguous))
     } else {
-        gather(storage, offset, &shape, &strides, elem, out_len as usize)
+        gather(storage, offset, &shape, &strides, elem, out_len as usize).map(Bytes::from)
     };
     let data = data
         .ok_or_else(|| fail("view bounds check disagrees with the copy (this is a bug)".into()))?;
@@ -177,6 +182,30 @@ mod tests {
     use super::super::DType;
     use super::*;
 
+    /// The tensor viewed in a file that holds nothing but its storage.
+    fn materialize(
+        name: &str,
+        tensor: &TensorRef,
+        storage: &[u8],
+        budget: &mut u64,
+    ) -> Result<RawTensor, WeightsError> {
+        let file = Bytes::copy_from_slice(storage);
+        super::materialize(name, tensor, &file, &file, budget)
+    }
+
+    #[test]
+    fn row_major_views_are_slices_of_the_file_not_copies() {
+        let file = Bytes::from((0..12).collect::<Vec<u8>>());
+        let offset = u8_view(12, 2, &[2, 3], &[3, 1]);
+        let raw = super::materialize("o", &offset, &file, &file, &mut u64::MAX.clone()).unwrap();
+        assert_eq!(raw.data[..], [2, 3, 4, 5, 6, 7]);
+        assert_eq!(raw.data.as_ptr(), file[2..].as_ptr());
+        let transposed = u8_view(12, 0, &[3, 2], &[1, 3]);
+        let raw =
+            super::materialize("t", &transposed, &file, &file, &mut u64::MAX.clone()).unwrap();
+        assert!(!file.as_ptr_range().contains(&raw.data.as_ptr()));
+    }
+
     fn u8_view(numel: u64, offset: u64, shape: &[u64], strides: &[u64]) -> TensorRef {
         TensorRef {
             dtype: DType::U8,
@@ -203,7 +232,7 @@ mod tests {
             &mut budget,
         )
         .unwrap();
-        assert_eq!(transposed.data, [0, 3, 1, 4, 2, 5]);
+        assert_eq!(transposed.data[..], [0, 3, 1, 4, 2, 5]);
         let offset = materialize(
             "o",
             &u8_view(12, 2, &[2, 3], &[3, 1]),
@@ -211,7 +240,7 @@ mod tests {
             &mut budget,
         )
         .unwrap();
-        assert_eq!(offset.data, [2, 3, 4, 5, 6, 7]);
+        assert_eq!(offset.data[..], [2, 3, 4, 5, 6, 7]);
         let broadcast = materialize(
             "b",
             &u8_view(12, 5, &[2, 2], &[0, 1]),
@@ -219,9 +248,9 @@ mod tests {
             &mut budget,
         )
         .unwrap();
-        assert_eq!(broadcast.data, [5, 6, 5, 6]);
+        assert_eq!(broadcast.data[..], [5, 6, 5, 6]);
         let scalar = materialize("s", &u8_view(12, 11, &[], &[]), &storage, &mut budget).unwrap();
-        assert_eq!((scalar.data, scalar.shape), (vec![11], vec![]));
+        assert_eq!((scalar.data.to_vec(), scalar.shape), (vec![11], vec![]));
         let empty = materialize("e", &u8_view(0, 0, &[0, 4], &[4, 1]), &[], &mut budget).unwrap();
         assert!(empty.data.is_empty());
     }
@@ -235,7 +264,7 @@ mod tests {
             numel: 4,
         });
         let raw = materialize("v", &tensor, &storage, &mut u64::MAX.clone()).unwrap();
-        assert_eq!(raw.data, [5, 6, 7]);
+        assert_eq!(raw.data[..], [5, 6, 7]);
         tensor.shape = vec![4];
         assert!(materialize("v", &tensor, &storage, &mut u64::MAX.clone()).is_err());
     }

@@ -8,6 +8,8 @@
 //! little-endian element count followed by the storage's raw bytes.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::rc::Rc;
 
 use super::objects::{Heap, Object, Value};
@@ -18,7 +20,9 @@ use super::{torch_pickle, Checkpoint, DType, WeightsError};
 const MAGIC_NUMBER: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19];
 const PROTOCOL_VERSION: i64 = 1001;
 
-pub(crate) fn load(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
+/// `file` is the whole stream; contiguous tensors are slices of it.
+pub(crate) fn load(file: &Bytes) -> Result<Checkpoint, WeightsError> {
+    let bytes: &[u8] = file;
     let mut heap = Heap::default();
     let mut pos = 0usize;
     let mut next_pickle = |heap: &mut Heap| -> Result<(u64, Value), WeightsError> {
@@ -78,7 +82,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
         storages.insert(key, data);
     }
     let mut budget = super::output_budget(bytes.len());
-    torch_pickle::build_checkpoint(&heap, &root, &storages, &mut budget)
+    torch_pickle::build_checkpoint(&heap, &root, &storages, file, &mut budget)
 }
 
 fn read<'b>(bytes: &'b [u8], pos: usize, len: u64, what: &str) -> Result<&'b [u8], WeightsError> {
@@ -179,7 +183,7 @@ mod tests {
     fn reads_storage_views_of_pre_1_0_files() {
         let file = legacy_file(LITTLE, VIEW_MAIN, &["k"], &[(8, STORAGE)]);
         let checkpoint = load_bytes(&file).unwrap();
-        assert_eq!(checkpoint["v"].data, [3, 4]);
+        assert_eq!(checkpoint["v"].data[..], [3, 4]);
         assert_eq!(checkpoint["v"].dtype, DType::U8);
     }
 

@@ -6,6 +6,8 @@
 //! [`build_checkpoint`] is told through a map from storage key to bytes.
 
 use std::collections::HashMap;
+
+use bytes::Bytes;
 use std::rc::Rc;
 
 use super::objects::{Heap, Object, Value};
@@ -247,13 +249,15 @@ const WRAPPER_KEYS: [&str; 8] = [
 
 /// Finds the state dict under `root` and copies out every tensor.
 ///
-/// `storages` maps each storage key to the bytes of the whole root storage.
+/// `storages` maps each storage key to the bytes of the whole root storage,
+/// slices of `file`, which contiguous tensors share rather than copy.
 /// `budget` caps the bytes produced, because strides of 0 let a tiny file
 /// describe an arbitrarily large tensor.
 pub(crate) fn build_checkpoint(
     heap: &Heap,
     root: &Value,
     storages: &HashMap<Rc<str>, &[u8]>,
+    file: &Bytes,
     budget: &mut u64,
 ) -> Result<Checkpoint, WeightsError> {
     let entries =
@@ -273,7 +277,7 @@ pub(crate) fn build_checkpoint(
                         format!("storage `{}` is missing from the file", tensor.storage.key),
                     )
                 })?;
-                let raw = super::tensor_view::materialize(name, tensor, bytes, budget)?;
+                let raw = super::tensor_view::materialize(name, tensor, bytes, file, budget)?;
                 checkpoint.insert(name.to_string(), raw);
             }
             Some(Object::Opaque { class }) if is_unsupported_tensor(class) => {

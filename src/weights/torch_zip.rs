@@ -10,13 +10,17 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::rc::Rc;
 
+use bytes::Bytes;
+
 use zip::{CompressionMethod, ZipArchive};
 
 use super::objects::Heap;
 use super::pickle;
 use super::{torch_pickle, Checkpoint, WeightsError};
 
-pub(crate) fn load(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
+/// `file` is the whole archive; contiguous tensors are slices of it.
+pub(crate) fn load(file: &Bytes) -> Result<Checkpoint, WeightsError> {
+    let bytes: &[u8] = file;
     let mut archive = ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| WeightsError::corrupt(0, format!("not a readable zip archive: {e}")))?;
 
@@ -63,7 +67,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
     // A checkpoint cannot hold more tensor bytes than the file, except through
     // shared or stride-0 views; allow those a generous but finite factor.
     let mut budget = super::output_budget(bytes.len());
-    torch_pickle::build_checkpoint(&heap, &root, &storages, &mut budget)
+    torch_pickle::build_checkpoint(&heap, &root, &storages, file, &mut budget)
 }
 
 /// The stored bytes of member `name` and their offset in the file.

@@ -26,6 +26,7 @@ mod nginx_proxy;
 mod onnx_parity;
 mod onnx_serving;
 mod parity;
+mod pixels;
 mod prometheus_scrape;
 mod python_client;
 mod serving;

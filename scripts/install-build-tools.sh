@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the tools the Rust build itself needs beyond cargo and gcc, from
+# Debian's packages, only when missing:
+#   - cmake and nasm: turbojpeg-sys builds the libjpeg-turbo it vendors (the
+#     JPEG decoder Pillow bundles, for pixels identical to timm's) with cmake,
+#     and its SIMD code with nasm; without nasm it would fall back to plain C,
+#     several times slower.
+set -euo pipefail
+packages=()
+command -v cmake >/dev/null || packages+=(cmake)
+command -v nasm >/dev/null || packages+=(nasm)
+if [ ${#packages[@]} -gt 0 ]; then
+  sudo=()
+  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+  echo "install-build-tools: apt-get install ${packages[*]}"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+    --no-install-recommends "${packages[@]}" >/dev/null
+fi
