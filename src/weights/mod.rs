@@ -13,6 +13,7 @@
 
 mod error;
 mod keyed;
+mod mapped;
 mod objects;
 mod pickle;
 mod release_hash;
@@ -26,10 +27,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-
 pub use error::WeightsError;
 pub use keyed::{KeyMismatch, KeyedTensors};
+use mapped::FileBytes;
+pub use mapped::TensorBytes;
 pub use release_hash::{expected_sha256_prefix, verify_release_hash, ReleaseHashError};
 
 /// Element type of a tensor, named after torch's dtypes.
@@ -89,7 +90,7 @@ pub struct RawTensor {
     /// `numel() * dtype.size_in_bytes()` bytes, little-endian, row-major.
     /// A contiguous tensor is a slice of the mapped file itself (no copy);
     /// only strided views are gathered into a buffer of their own.
-    pub data: Bytes,
+    pub data: TensorBytes,
 }
 
 impl RawTensor {
@@ -157,16 +158,15 @@ pub struct ReadCheckpoint {
 /// Reads a checkpoint file of any supported format.
 ///
 /// The file is mapped, not read into a buffer: contiguous tensors stay slices
-/// of the page cache until the engine copies them into its own tensors, so
-/// start-up holds one copy of the weights, not two, and the mapping is gone
-/// once the checkpoint is dropped.
+/// of the page cache until the engine copies them into its own tensors, and
+/// each gives its pages back once dropped (see `mapped`).
 pub fn load(path: &Path) -> Result<Checkpoint, WeightsError> {
     let io_error = |source| WeightsError::Io {
         path: path.to_path_buf(),
         source,
     };
     let file = std::fs::File::open(path).map_err(io_error)?;
-    let mapped = map_read_only(&file).map_err(io_error)?;
+    let mapped = FileBytes::map(&file).map_err(io_error)?;
     load_shared(&mapped)
 }
 
@@ -180,30 +180,14 @@ pub fn read(path: &Path) -> Result<ReadCheckpoint, WeightsError> {
     })
 }
 
-/// The file's bytes, mapped read-only and shared (an empty file, which
-/// cannot be mapped, is an empty buffer).
-#[allow(unsafe_code)]
-fn map_read_only(file: &std::fs::File) -> std::io::Result<Bytes> {
-    if file.metadata()?.len() == 0 {
-        return Ok(Bytes::new());
-    }
-    // SAFETY: the mapping is private and read-only, and this process never
-    // writes the file. Another process truncating it while it is mapped would
-    // fault the reader (SIGBUS); weights are files deployed beside the
-    // service, not written while it starts, the same trade-off the
-    // safetensors loaders of torch and candle make.
-    let map = unsafe { memmap2::Mmap::map(file)? };
-    Ok(Bytes::from_owner(map))
-}
-
 /// Reads a checkpoint held in memory; the format is told by its first bytes.
 pub fn load_bytes(bytes: &[u8]) -> Result<Checkpoint, WeightsError> {
-    load_shared(&Bytes::copy_from_slice(bytes))
+    load_shared(&FileBytes::copied(bytes))
 }
 
 /// Reads a checkpoint from a shared buffer, whose contiguous tensors it
 /// slices rather than copies.
-fn load_shared(file: &Bytes) -> Result<Checkpoint, WeightsError> {
+fn load_shared(file: &FileBytes) -> Result<Checkpoint, WeightsError> {
     let checkpoint = match sniff(file) {
         Format::TorchZip => torch_zip::load(file)?,
         Format::TorchLegacy => torch_legacy::load(file)?,

@@ -5,7 +5,7 @@
 //! sizes matching shapes) before handing out views, so this module only maps
 //! dtypes and slices the bytes.
 
-use bytes::Bytes;
+use super::mapped::FileBytes;
 use safetensors::{Dtype, SafeTensors};
 
 use super::{Checkpoint, DType, RawTensor, WeightsError};
@@ -14,7 +14,7 @@ use super::{Checkpoint, DType, RawTensor, WeightsError};
 const HEADER_OFFSET: u64 = 8;
 
 /// `bytes` is the whole file; each tensor is a slice of it.
-pub(crate) fn load(bytes: &Bytes) -> Result<Checkpoint, WeightsError> {
+pub(crate) fn load(bytes: &FileBytes) -> Result<Checkpoint, WeightsError> {
     let file = SafeTensors::deserialize(bytes)
         .map_err(|e| WeightsError::corrupt(HEADER_OFFSET, format!("safetensors header: {e}")))?;
     let mut checkpoint = Checkpoint::new();
@@ -28,7 +28,7 @@ pub(crate) fn load(bytes: &Bytes) -> Result<Checkpoint, WeightsError> {
         let tensor = RawTensor {
             dtype,
             shape: view.shape().to_vec(),
-            data: bytes.slice_ref(view.data()),
+            data: bytes.slice(view.data()),
         };
         // The crate checks this already; re-checking keeps the RawTensor
         // invariant local to this module.

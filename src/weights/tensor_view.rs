@@ -6,7 +6,7 @@
 //! storage before anything is allocated, so hostile shapes and strides end in
 //! an error naming the tensor.
 
-use bytes::Bytes;
+use super::mapped::{FileBytes, TensorBytes};
 
 use super::torch_pickle::TensorRef;
 use super::{RawTensor, WeightsError};
@@ -20,7 +20,7 @@ pub(crate) fn materialize(
     name: &str,
     tensor: &TensorRef,
     root_bytes: &[u8],
-    file: &Bytes,
+    file: &FileBytes,
     budget: &mut u64,
 ) -> Result<RawTensor, WeightsError> {
     let fail = |what: String| WeightsError::tensor(name, what);
@@ -45,7 +45,7 @@ pub(crate) fn materialize(
         return Ok(RawTensor {
             dtype,
             shape,
-            data: Bytes::new(),
+            data: TensorBytes::default(),
         });
     }
 
@@ -87,9 +87,9 @@ pub(crate) fn materialize(
         let start = offset * elem;
         storage
             .get(start..start + out_len as usize)
-            .map(|contiguous| file.slice_ref(contiguous))
+            .map(|contiguous| file.slice(contiguous))
     } else {
-        gather(storage, offset, &shape, &strides, elem, out_len as usize).map(Bytes::from)
+        gather(storage, offset, &shape, &strides, elem, out_len as usize).map(TensorBytes::from)
     };
     let data = data
         .ok_or_else(|| fail("view bounds check disagrees with the copy (this is a bug)".into()))?;
@@ -189,13 +189,13 @@ mod tests {
         storage: &[u8],
         budget: &mut u64,
     ) -> Result<RawTensor, WeightsError> {
-        let file = Bytes::copy_from_slice(storage);
+        let file = FileBytes::copied(storage);
         super::materialize(name, tensor, &file, &file, budget)
     }
 
     #[test]
     fn row_major_views_are_slices_of_the_file_not_copies() {
-        let file = Bytes::from((0..12).collect::<Vec<u8>>());
+        let file = FileBytes::copied(&(0..12).collect::<Vec<u8>>());
         let offset = u8_view(12, 2, &[2, 3], &[3, 1]);
         let raw = super::materialize("o", &offset, &file, &file, &mut u64::MAX.clone()).unwrap();
         assert_eq!(raw.data[..], [2, 3, 4, 5, 6, 7]);

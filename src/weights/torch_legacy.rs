@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
+use super::mapped::FileBytes;
 use std::rc::Rc;
 
 use super::objects::{Heap, Object, Value};
@@ -21,7 +21,7 @@ const MAGIC_NUMBER: [u8; 10] = [0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 
 const PROTOCOL_VERSION: i64 = 1001;
 
 /// `file` is the whole stream; contiguous tensors are slices of it.
-pub(crate) fn load(file: &Bytes) -> Result<Checkpoint, WeightsError> {
+pub(crate) fn load(file: &FileBytes) -> Result<Checkpoint, WeightsError> {
     let bytes: &[u8] = file;
     let mut heap = Heap::default();
     let mut pos = 0usize;

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use bytes::Bytes;
+use super::mapped::FileBytes;
 use std::rc::Rc;
 
 use super::objects::{Heap, Object, Value};
@@ -257,7 +257,7 @@ pub(crate) fn build_checkpoint(
     heap: &Heap,
     root: &Value,
     storages: &HashMap<Rc<str>, &[u8]>,
-    file: &Bytes,
+    file: &FileBytes,
     budget: &mut u64,
 ) -> Result<Checkpoint, WeightsError> {
     let entries =

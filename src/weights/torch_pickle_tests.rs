@@ -11,7 +11,7 @@ fn checkpoint(body: &[u8], storage: &[u8]) -> Result<Checkpoint, WeightsError> {
     bytes.extend_from_slice(body);
     let mut heap = Heap::default();
     let (root, _) = unpickle(&bytes, 0, &mut heap)?;
-    let file = Bytes::copy_from_slice(storage);
+    let file = super::super::mapped::FileBytes::copied(storage);
     let storages = HashMap::from([(Rc::from("0"), &file[..])]);
     build_checkpoint(&heap, &root, &storages, &file, &mut u64::MAX.clone())
 }

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::io::Cursor;
 use std::rc::Rc;
 
-use bytes::Bytes;
+use super::mapped::FileBytes;
 
 use zip::{CompressionMethod, ZipArchive};
 
@@ -19,7 +19,7 @@ use super::pickle;
 use super::{torch_pickle, Checkpoint, WeightsError};
 
 /// `file` is the whole archive; contiguous tensors are slices of it.
-pub(crate) fn load(file: &Bytes) -> Result<Checkpoint, WeightsError> {
+pub(crate) fn load(file: &FileBytes) -> Result<Checkpoint, WeightsError> {
     let bytes: &[u8] = file;
     let mut archive = ZipArchive::new(Cursor::new(bytes))
         .map_err(|e| WeightsError::corrupt(0, format!("not a readable zip archive: {e}")))?;

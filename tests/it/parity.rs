@@ -79,9 +79,13 @@ fn preprocessing_matches_timm_eval_transform_on_photos() {
         let ours = classifier.normalized_input(&[&prepared.rgb]).unwrap();
         let timm = read_f32(&photo.input);
         let (max, mean) = abs_diff_stats(&ours, &timm);
-        eprintln!("{}: mean |diff| {mean:.4}, max |diff| {max:.4}", photo.file);
-        assert!(mean <= 0.01, "{}: mean |diff| {mean}", photo.file);
-        assert!(max <= 0.1, "{}: max |diff| {max}", photo.file);
+        eprintln!(
+            "{}: mean |diff| {mean:.2e}, max |diff| {max:.2e}",
+            photo.file
+        );
+        // Identical 8-bit crops; only the float normalization may round
+        // differently (a few ulps of values within about ±3).
+        assert!(max <= 1e-5, "{}: max |diff| {max}", photo.file);
     }
 }
 

@@ -77,7 +77,7 @@ pub fn assert_photos_match_timm(
         let (max, _) = abs_diff_stats(&ours, timm);
         let file = &photo.file;
         eprintln!(
-            "{engine} {id} {file}: top1 {} / timm {}, max |prob diff| {max:.4}",
+            "{engine} {id} {file}: top1 {} / timm {}, max |prob diff| {max:.2e}",
             argmax(&ours),
             fixture.top1[index]
         );
@@ -86,7 +86,9 @@ pub fn assert_photos_match_timm(
             fixture.top1[index],
             "{engine} {id} {file}: top-1"
         );
-        assert!(max <= 0.01, "{engine} {id} {file}: max |prob diff| {max}");
+        // The crops are Pillow's bytes (tests/it/pixels.rs), so only the
+        // engine's float arithmetic differs from timm's.
+        assert!(max <= 0.002, "{engine} {id} {file}: max |prob diff| {max}");
     }
 }
 
