@@ -10,10 +10,6 @@ packages=()
 command -v cmake >/dev/null || packages+=(cmake)
 command -v nasm >/dev/null || packages+=(nasm)
 if [ ${#packages[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "install-build-tools: apt-get install ${packages[*]}"
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends "${packages[@]}" >/dev/null
+  source "$(dirname "$0")/apt-install.sh"
+  apt_install install-build-tools "${packages[@]}"
 fi

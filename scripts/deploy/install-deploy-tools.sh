@@ -21,15 +21,11 @@ command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || apt_packages+=(nginx-li
 command -v node >/dev/null && command -v npm >/dev/null || apt_packages+=(nodejs npm)
 command -v chromium >/dev/null || [ -n "${SERESNEXT_CHROMIUM:-}" ] || apt_packages+=(chromium)
 if [ ${#apt_packages[@]} -gt 0 ]; then
-  sudo=()
-  [ "$(id -u)" -eq 0 ] || sudo=(sudo)
-  echo "install-deploy-tools: apt-get install ${apt_packages[*]}"
-  # A fresh machine may have no package lists yet. The packages' own
-  # services are not wanted (tests start their own on free ports); where
-  # policy-rc.d forbids starting services, as in containers, none start.
-  "${sudo[@]}" apt-get update -qq
-  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-    --no-install-recommends "${apt_packages[@]}" >/dev/null
+  # The packages' own services are not wanted (tests start their own on free
+  # ports); where policy-rc.d forbids starting services, as in containers,
+  # none start.
+  source scripts/apt-install.sh
+  apt_install install-deploy-tools "${apt_packages[@]}"
 fi
 
 mkdir -p "$tools"
