@@ -6,13 +6,17 @@ use std::io::Cursor;
 
 use reqwest::{Client, StatusCode};
 use serde_json::json;
+use seresnext_serve::preprocess::{self, DecodeLimits};
 
 use crate::support::b64;
 use crate::support::http::{post_raw, probabilities, send, top1};
 use crate::support::server::{photo, photos, shared_server, MODEL, PREDICT};
 
+/// The JPEG as the server decodes it (libjpeg-turbo, as Pillow), written
+/// losslessly in another format: the very same pixels.
 fn reencode(jpeg: &[u8], format: image::ImageFormat) -> Vec<u8> {
-    let image = image::load_from_memory(jpeg).expect("decode fixture");
+    let decoded = preprocess::decode(jpeg, &DecodeLimits::default()).expect("decode fixture");
+    let image = image::DynamicImage::ImageRgb8(decoded);
     let image = match format {
         image::ImageFormat::Gif => image::DynamicImage::ImageRgba8(image.to_rgba8()),
         _ => image::DynamicImage::ImageRgb8(image.to_rgb8()),
