@@ -205,8 +205,34 @@ fn pillow_rgb(decoded: DynamicImage) -> RgbImage {
                 .flat_map(|p| [p.0[0], p.0[1], p.0[2]].map(high_byte))
                 .collect(),
         ),
+        // Alpha dropped, as Pillow's `rgba2rgb`; the `image` crate's own
+        // conversion goes through its colour-space machinery and cost ~4 %
+        // of a small PNG's whole preprocessing.
+        DynamicImage::ImageRgba8(rgba) => from_samples(drop_alpha(rgba.into_raw())),
         other => other.into_rgb8(),
     }
+}
+
+/// RGBA samples without their alpha, in place: no second buffer to
+/// allocate and clear. Four pixels at a time as fixed-size arrays, which the
+/// compiler turns into one byte shuffle; pixel by pixel it stays a scalar
+/// loop. Each group is read whole before its 12 bytes are written, and the
+/// writes never pass the reads.
+fn drop_alpha(mut samples: Vec<u8>) -> Vec<u8> {
+    let pixels = samples.len() / 4;
+    let groups = pixels / 4;
+    for group in 0..groups {
+        let input: [u8; 16] = samples[group * 16..group * 16 + 16]
+            .try_into()
+            .expect("four pixels");
+        let picked: [u8; 12] = std::array::from_fn(|i| input[i / 3 * 4 + i % 3]);
+        samples[group * 12..group * 12 + 12].copy_from_slice(&picked);
+    }
+    for pixel in groups * 4..pixels {
+        samples.copy_within(pixel * 4..pixel * 4 + 3, pixel * 3);
+    }
+    samples.truncate(pixels * 3);
+    samples
 }
 
 /// Identify the container from its magic bytes. Anything that is not one of

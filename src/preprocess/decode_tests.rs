@@ -101,6 +101,18 @@ fn png_rgba_drops_alpha_without_compositing() {
 }
 
 #[test]
+fn dropping_alpha_keeps_every_pixel_in_order_whatever_the_count() {
+    for pixels in [0usize, 1, 3, 4, 7, 8, 13] {
+        let rgba: Vec<u8> = (0..pixels * 4).map(|i| (i * 37 % 251) as u8).collect();
+        let expected: Vec<u8> = rgba
+            .chunks_exact(4)
+            .flat_map(|p| [p[0], p[1], p[2]])
+            .collect();
+        assert_eq!(drop_alpha(rgba), expected, "{pixels} pixels");
+    }
+}
+
+#[test]
 fn png_gray_and_gray_alpha_replicate_luma() {
     let gray = GrayImage::from_fn(3, 3, |x, y| Luma([(x * 3 + y) as u8 * 20]));
     let image = decode_ok(&encode(

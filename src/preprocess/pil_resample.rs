@@ -134,209 +134,222 @@ fn clip8(sum: i32) -> u8 {
 
 /// Source rows the horizontal pass takes at once. Their samples of one
 /// column are stored side by side (a transposed block), so every tap is one
-/// multiply-add over `LANES` adjacent `i32`s, which the compiler turns into
-/// SIMD; row by row, each output pixel would be a scalar chain of three.
+/// multiply-add over `LANES` adjacent `i32`s, which vectorizes; row by row,
+/// each output pixel would be a scalar chain of three.
 const BLOCK_ROWS: usize = 16;
 const LANES: usize = BLOCK_ROWS * 3;
+/// Bytes per column of a transposed block: the lanes, and room for the
+/// transpose's 4-byte stores (one byte past the last lane).
+const COLUMN_STRIDE: usize = LANES + 4;
+
+/// Buffers a resize reuses from call to call, so the hot path neither
+/// allocates nor clears them per request.
+#[derive(Debug, Default)]
+pub(super) struct ResampleScratch {
+    /// The horizontal pass: 8-bit rows, as Pillow keeps them.
+    pass: Vec<u8>,
+    /// One transposed block of source rows.
+    block: Vec<u8>,
+}
+
+/// Grows `buffer` to at least `len` bytes and returns that prefix. Its old
+/// contents are left as they are: every caller overwrites what it reads.
+fn at_least(buffer: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if buffer.len() < len {
+        buffer.resize(len, 0);
+    }
+    &mut buffer[..len]
+}
 
 /// Resamples the RGB image `source` (`width` samples per row) into `out`:
-/// `columns` and `rows` give the taps of each axis. `scratch` holds the
-/// horizontal pass between calls.
+/// `columns` and `rows` give the taps of each axis.
 pub(super) fn resample_rgb(
     source: &[u8],
     width: usize,
     columns: &AxisTaps,
     rows: &AxisTaps,
-    scratch: &mut Vec<u8>,
+    scratch: &mut ResampleScratch,
     out: &mut [u8],
 ) {
     let out_width = columns.bounds.len();
     let (first_row, end_row) = rows.span();
     let row_bytes = out_width * 3;
-    scratch.clear();
-    scratch.resize(row_bytes * (end_row - first_row), 0);
-    horizontal_pass(source, width, (first_row, end_row), columns, scratch);
-    vertical_pass(scratch, first_row, rows, row_bytes, out);
+    let pass = at_least(&mut scratch.pass, row_bytes * (end_row - first_row));
+    let kernels = Kernels::detect();
+    horizontal_pass(
+        source,
+        width,
+        (first_row, end_row),
+        columns,
+        &mut scratch.block,
+        kernels,
+        pass,
+    );
+    (kernels.vertical)(pass, first_row, rows, row_bytes, out);
+}
+
+/// The inner loops, picked once per resize for the CPU at hand: explicit
+/// AVX2 where it exists (the compiler's own vectorization spills the 48
+/// sums to the stack on every tap), portable code elsewhere.
+#[derive(Clone, Copy)]
+struct Kernels {
+    /// The 48 output lanes of one column from its taps in a transposed block.
+    column: fn(taps: &[u8], weights: &[i32]) -> [u8; 64],
+    vertical: fn(&[u8], usize, &AxisTaps, usize, &mut [u8]),
+}
+
+impl Kernels {
+    fn portable() -> Self {
+        Self {
+            column: column_portable,
+            vertical: vertical_portable,
+        }
+    }
+
+    fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        if let Some(kernels) = avx2::kernels() {
+            return kernels;
+        }
+        Self::portable()
+    }
 }
 
 /// Every source row in `[first, end)` resampled along the row into `out`
 /// (`end - first` rows of `columns.bounds.len()` pixels).
-#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
 fn horizontal_pass(
     source: &[u8],
     width: usize,
     (first_row, end_row): (usize, usize),
     columns: &AxisTaps,
+    block: &mut Vec<u8>,
+    kernels: Kernels,
     out: &mut [u8],
 ) {
     let out_width = columns.bounds.len();
     let (first_column, end_column) = columns.span();
-    let mut block = vec![0u8; (end_column - first_column) * LANES];
+    let block = at_least(block, (end_column - first_column) * COLUMN_STRIDE);
     for block_start in (first_row..end_row).step_by(BLOCK_ROWS) {
         let block_rows = BLOCK_ROWS.min(end_row - block_start);
-        // Transpose: column `c` of block row `r` goes to `c * LANES + r * 3`.
-        // Rows past `block_rows` keep the previous block's samples; their
-        // sums are computed and thrown away.
-        for r in 0..block_rows {
-            let row = &source[(block_start + r) * width * 3..][..width * 3];
-            let used = &row[first_column * 3..end_column * 3];
-            for (pixel, lanes) in used.chunks_exact(3).zip(block.chunks_exact_mut(LANES)) {
-                lanes[r * 3..r * 3 + 3].copy_from_slice(pixel);
-            }
-        }
+        transpose_rows(
+            source,
+            width,
+            block_start,
+            block_rows,
+            (first_column, end_column),
+            block,
+        );
         for (column, &(first, _)) in columns.bounds.iter().enumerate() {
             let weights = columns.weights(column);
-            let start = (first - first_column) * LANES;
-            let taps = &block[start..start + weights.len() * LANES];
-            // A fixed-size array of sums over the taps, one SIMD
-            // multiply-add per eight lanes and tap.
-            let mut sums = [HALF; LANES];
-            for (lanes, &weight) in taps.chunks_exact(LANES).zip(weights) {
-                let lanes: &[u8; LANES] = lanes.try_into().expect("LANES samples");
-                for (sum, &sample) in sums.iter_mut().zip(lanes) {
-                    *sum = sum.wrapping_add(i32::from(sample).wrapping_mul(weight));
-                }
-            }
-            let samples = sums.map(clip8);
-            for (r, pixel) in samples.chunks_exact(3).take(block_rows).enumerate() {
+            let taps = &block[(first - first_column) * COLUMN_STRIDE..];
+            let samples = (kernels.column)(taps, weights);
+            for r in 0..block_rows {
                 let at = ((block_start - first_row + r) * out_width + column) * 3;
-                out[at..at + 3].copy_from_slice(pixel);
+                // Four bytes where the fourth is the next column's first
+                // sample, written after this one; the row's last column
+                // would reach into the next row, already written.
+                if column + 1 < out_width {
+                    out[at..at + 4].copy_from_slice(&samples[r * 3..r * 3 + 4]);
+                } else {
+                    out[at..at + 3].copy_from_slice(&samples[r * 3..r * 3 + 3]);
+                }
             }
         }
     }
+}
+
+/// Source rows `block_start..block_start + block_rows`, columns
+/// `[first, end)`, into `block`: column `c`'s pixel of block row `r` goes to
+/// `c * COLUMN_STRIDE + r * 3`. Rows past `block_rows` keep the previous
+/// block's samples; their sums are computed and thrown away.
+fn transpose_rows(
+    source: &[u8],
+    width: usize,
+    block_start: usize,
+    block_rows: usize,
+    (first_column, end_column): (usize, usize),
+    block: &mut [u8],
+) {
+    for r in 0..block_rows {
+        let row = &source[(block_start + r) * width * 3..][..width * 3];
+        let used = &row[first_column * 3..end_column * 3];
+        let last = end_column - first_column - 1;
+        // Four-byte moves (the fourth byte lands in the next row's lane,
+        // rewritten next), but the last pixel, whose fourth byte would be
+        // past the row.
+        for column in 0..last {
+            let pixel: [u8; 4] = used[column * 3..column * 3 + 4].try_into().expect("4");
+            let at = column * COLUMN_STRIDE + r * 3;
+            block[at..at + 4].copy_from_slice(&pixel);
+        }
+        let at = last * COLUMN_STRIDE + r * 3;
+        block[at..at + 3].copy_from_slice(&used[last * 3..last * 3 + 3]);
+    }
+}
+
+/// The column kernel in plain Rust, for CPUs without AVX2.
+#[multiversion(targets("x86_64+sse4.1"))]
+fn column_portable(taps: &[u8], weights: &[i32]) -> [u8; 64] {
+    let mut sums = [HALF; LANES];
+    for (tap, &weight) in weights.iter().enumerate() {
+        let lanes: &[u8; LANES] = taps[tap * COLUMN_STRIDE..][..LANES]
+            .try_into()
+            .expect("LANES samples");
+        for (sum, &sample) in sums.iter_mut().zip(lanes) {
+            *sum = sum.wrapping_add(i32::from(sample).wrapping_mul(weight));
+        }
+    }
+    let mut samples = [0u8; 64];
+    for (sample, &sum) in samples.iter_mut().zip(&sums) {
+        *sample = clip8(sum);
+    }
+    samples
 }
 
 /// The vertical pass over the horizontal one (`pass`, whose first row is
 /// source row `first_row`): whole rows at a time, which vectorizes as is.
-#[multiversion(targets("x86_64+avx2", "x86_64+sse4.1"))]
-fn vertical_pass(pass: &[u8], first_row: usize, rows: &AxisTaps, row_bytes: usize, out: &mut [u8]) {
+#[multiversion(targets("x86_64+sse4.1"))]
+fn vertical_portable(
+    pass: &[u8],
+    first_row: usize,
+    rows: &AxisTaps,
+    row_bytes: usize,
+    out: &mut [u8],
+) {
     let mut sums = vec![0i32; row_bytes];
     for (row, out_row) in out.chunks_exact_mut(row_bytes).enumerate() {
-        let first = rows.bounds[row].0;
-        sums.fill(HALF);
-        for (tap, &weight) in rows.weights(row).iter().enumerate() {
-            let start = (first + tap - first_row) * row_bytes;
-            let input = &pass[start..start + row_bytes];
-            for (sum, &sample) in sums.iter_mut().zip(input) {
-                *sum = sum.wrapping_add(i32::from(sample).wrapping_mul(weight));
-            }
-        }
-        for (sample, &sum) in out_row.iter_mut().zip(&sums) {
-            *sample = clip8(sum);
-        }
+        vertical_row_portable(pass, first_row, rows, row, row_bytes, &mut sums, out_row);
     }
 }
+
+/// One output row of the vertical pass; `sums` is scratch of `row_bytes`.
+fn vertical_row_portable(
+    pass: &[u8],
+    first_row: usize,
+    rows: &AxisTaps,
+    row: usize,
+    row_bytes: usize,
+    sums: &mut [i32],
+    out_row: &mut [u8],
+) {
+    let first = rows.bounds[row].0;
+    sums.fill(HALF);
+    for (tap, &weight) in rows.weights(row).iter().enumerate() {
+        let start = (first + tap - first_row) * row_bytes;
+        let input = &pass[start..start + row_bytes];
+        for (sum, &sample) in sums.iter_mut().zip(input) {
+            *sum = sum.wrapping_add(i32::from(sample).wrapping_mul(weight));
+        }
+    }
+    for (sample, &sum) in out_row.iter_mut().zip(sums.iter()) {
+        *sample = clip8(sum);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[path = "pil_resample_avx2.rs"]
+mod avx2;
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn same_size_is_the_identity() {
-        let taps = AxisTaps::new(5, 5, 0, 5, Interpolation::Bicubic);
-        for (output, &(first, count)) in taps.bounds.iter().enumerate() {
-            let weights = taps.weights(output);
-            let one = first
-                + weights
-                    .iter()
-                    .position(|&w| w == 1 << PRECISION_BITS)
-                    .unwrap();
-            assert_eq!(one, output);
-            assert_eq!(
-                weights.iter().filter(|&&w| w != 0).count(),
-                1,
-                "{count} taps"
-            );
-        }
-    }
-
-    #[test]
-    fn weights_sum_to_one_within_rounding_and_windows_match_the_full_axis() {
-        let full = AxisTaps::new(451, 384, 0, 384, Interpolation::Bicubic);
-        for output in 0..384 {
-            let sum: i32 = full.weights(output).iter().sum();
-            assert!((sum - (1 << PRECISION_BITS)).abs() <= 8, "{output}: {sum}");
-        }
-        let window = AxisTaps::new(451, 384, 80, 224, Interpolation::Bicubic);
-        for index in 0..224 {
-            assert_eq!(window.bounds[index], full.bounds[80 + index]);
-            assert_eq!(window.weights(index), full.weights(80 + index));
-        }
-    }
-
-    #[test]
-    fn pillows_rounding_of_negative_weights_is_away_from_zero() {
-        assert_eq!(to_fixed_point(-0.25 / f64::from(1u32 << PRECISION_BITS)), 0);
-        assert_eq!(to_fixed_point(-0.5 / f64::from(1u32 << PRECISION_BITS)), -1);
-        assert_eq!(to_fixed_point(0.5 / f64::from(1u32 << PRECISION_BITS)), 1);
-        assert_eq!(clip8(-5), 0);
-        assert_eq!(clip8(300 << PRECISION_BITS), 255);
-        assert_eq!(clip8((7 << PRECISION_BITS) + HALF - 1), 7);
-    }
-
-    /// Pillow's horizontal pass as it reads in C: row by row, pixel by pixel.
-    fn horizontal_pass_row_by_row(
-        source: &[u8],
-        width: usize,
-        rows: (usize, usize),
-        columns: &AxisTaps,
-    ) -> Vec<u8> {
-        let mut out = Vec::new();
-        for row in source
-            .chunks_exact(width * 3)
-            .skip(rows.0)
-            .take(rows.1 - rows.0)
-        {
-            for (column, &(first, _)) in columns.bounds.iter().enumerate() {
-                let mut sums = [HALF; 3];
-                for (tap, &weight) in columns.weights(column).iter().enumerate() {
-                    for channel in 0..3 {
-                        sums[channel] += i32::from(row[(first + tap) * 3 + channel]) * weight;
-                    }
-                }
-                out.extend(sums.map(clip8));
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn the_blocked_horizontal_pass_is_the_row_by_row_one() {
-        let mut state = 0x2545_f491_4f6c_dd1du64;
-        let mut noise = || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state as u8
-        };
-        for (width, height, out_width, rows) in [
-            (451, 300, 384, (0, 300)),
-            (97, 41, 224, (3, 38)),
-            (640, 35, 50, (0, 35)),
-        ] {
-            let source: Vec<u8> = (0..width * height * 3).map(|_| noise()).collect();
-            for interpolation in [Interpolation::Bicubic, Interpolation::Bilinear] {
-                let columns =
-                    AxisTaps::new(width as u32, out_width, 7, out_width - 14, interpolation);
-                let mut blocked = vec![0u8; (rows.1 - rows.0) * columns.bounds.len() * 3];
-                horizontal_pass(&source, width, rows, &columns, &mut blocked);
-                let reference = horizontal_pass_row_by_row(&source, width, rows, &columns);
-                assert!(
-                    blocked == reference,
-                    "{width}x{height} -> {out_width} {interpolation:?}"
-                );
-            }
-        }
-    }
-
-    #[test]
-    fn a_flat_image_stays_flat_through_both_passes() {
-        let (width, height) = (37, 23);
-        let source = vec![200u8; width * height * 3];
-        let columns = AxisTaps::new(37, 16, 0, 16, Interpolation::Bicubic);
-        let rows = AxisTaps::new(23, 50, 10, 20, Interpolation::Bilinear);
-        let mut out = vec![0u8; 16 * 20 * 3];
-        resample_rgb(&source, width, &columns, &rows, &mut Vec::new(), &mut out);
-        assert!(out.iter().all(|&v| v == 200), "{out:?}");
-    }
-}
+#[path = "pil_resample_tests.rs"]
+mod tests;

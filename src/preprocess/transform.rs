@@ -20,7 +20,7 @@ use std::cell::RefCell;
 
 use image::RgbImage;
 
-use super::pil_resample::{resample_rgb, AxisTaps};
+use super::pil_resample::{resample_rgb, AxisTaps, ResampleScratch};
 use super::{PreparedImage, PreprocessError};
 
 /// Resampling filter, named as in timm's pretrained configs.
@@ -153,11 +153,11 @@ fn axis_window(resized: u32, crop: u32) -> AxisWindow {
 }
 
 thread_local! {
-    /// The horizontal pass of the last resize on this thread, reused so the
-    /// hot path does not allocate it per request. It keeps the largest size
-    /// seen (at most `input_size` x 16384 rows x 3 bytes, ~11 MB, under the
-    /// default decode limits).
-    static HORIZONTAL_PASS: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+    /// The resizer's buffers on this thread, reused so the hot path does not
+    /// allocate them per request. They keep the largest size seen (the
+    /// horizontal pass at most `input_size` x 16384 rows x 3 bytes, ~11 MB,
+    /// under the default decode limits).
+    static RESAMPLE_SCRATCH: RefCell<ResampleScratch> = RefCell::new(ResampleScratch::default());
 }
 
 /// Apply the eval geometry to a decoded image, producing the
@@ -190,10 +190,17 @@ pub fn transform(image: &RgbImage, spec: &TransformSpec) -> Result<PreparedImage
         spec.interpolation,
     );
     let resample = |out: &mut [u8]| {
-        HORIZONTAL_PASS.with(|pass| {
+        RESAMPLE_SCRATCH.with(|scratch| {
             let source = image.as_raw();
             let width = src_width as usize;
-            resample_rgb(source, width, &columns, &rows, &mut pass.borrow_mut(), out);
+            resample_rgb(
+                source,
+                width,
+                &columns,
+                &rows,
+                &mut scratch.borrow_mut(),
+                out,
+            );
         })
     };
     let mut rgb = vec![0u8; crop as usize * crop as usize * 3];

@@ -118,7 +118,7 @@ fn full_resize_then_crop(image: &RgbImage, spec: &TransformSpec) -> Vec<u8> {
         w as usize,
         &columns,
         &rows,
-        &mut Vec::new(),
+        &mut ResampleScratch::default(),
         &mut resized,
     );
     let crop = spec.input_size;
