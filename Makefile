@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build-tools build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
-	deny deny-advisories fuzz fuzz-check bench contract-tools gpu-bundle engine-settings
+	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools gpu-bundle engine-settings
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -54,11 +54,17 @@ deploy-tools:
 contract-tools:
 	scripts/contract/install.sh
 
+# KServe's Python SDK in .venv-kserve, for the test that drives V1 and V2
+# with its InferenceRESTClient (tests/it/kserve_sdk.rs, scripts/kserve/).
+# Skipped when already installed.
+kserve-tools:
+	scripts/kserve/install.sh
+
 lint: $(VENV_STAMP) build-tools
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) build-tools $(FIXTURE_STAMP) deploy-tools contract-tools lint deny fuzz-check
+test: $(VENV_STAMP) build-tools $(FIXTURE_STAMP) deploy-tools contract-tools kserve-tools lint deny fuzz-check
 	cargo test --locked
 
 # The cargo-fuzz crate in fuzz/ still compiles against the library (it has its

@@ -17,8 +17,10 @@ use super::extract::{parse_timeout_header, split_model_action};
 use super::v1::body::{parse_json, read_body};
 use super::v1::params::{body_kind, parse_query, BodyKind, Params};
 use super::v2::binary::split_body;
-use super::v2::request::{parse_infer, ModelShape};
+use super::v2::request::{parse_infer, ModelShape, Target};
+use super::v2::MODEL_VERSION;
 use crate::infer::RequestImages;
+use crate::model::ModelId;
 
 /// `server.max_images_per_request`'s default: the parsers' only size knob.
 const MAX_IMAGES: usize = 64;
@@ -28,6 +30,12 @@ const BODY_LIMIT: usize = 32 << 20;
 const SHAPE: ModelShape = ModelShape {
     input_size: 224,
     num_classes: 1000,
+};
+/// A V2 request to the first model, at the version V2 reports.
+const TARGET: Target = Target {
+    model: ModelId::SeResNeXt50_32x4d,
+    version: MODEL_VERSION,
+    shape: SHAPE,
 };
 
 /// Splits off the first `\n`-terminated line; without one, all is the line.
@@ -160,7 +168,7 @@ pub fn v2_infer(data: &[u8]) -> bool {
     let Ok(framed) = split_body(Bytes::copy_from_slice(body), length.as_ref()) else {
         return false;
     };
-    let Ok(call) = parse_infer(framed, SHAPE) else {
+    let Ok(call) = parse_infer(framed, TARGET) else {
         return false;
     };
     assert!(!call.outputs.is_empty(), "no output to answer with");

@@ -20,6 +20,7 @@ mod failover;
 mod fuzz_regression;
 mod hardening;
 mod hub_cache;
+mod kserve_sdk;
 mod kserve_v2;
 mod kserve_v2_http;
 mod nginx_proxy;

@@ -24,7 +24,8 @@ use axum::Json;
 use self::binary::{split_body, HEADER_LENGTH};
 use self::dto::{ModelMetadataV2, ModelReadyV2, ServerMetadata, TensorMetadata};
 use self::request::{
-    parse_infer, InferCall, ModelShape, IMAGE_BYTES_INPUT, NORMALIZED_INPUT, PROBABILITIES_OUTPUT,
+    parse_infer, InferCall, ModelShape, Target, IMAGE_BYTES_INPUT, NORMALIZED_INPUT,
+    PROBABILITIES_OUTPUT,
 };
 use super::error::{ApiError, RequestError};
 use super::extract::{buffer, client_key, parse_timeout_header, ServedModel, TIMEOUT_HEADER};
@@ -47,8 +48,9 @@ pub const EXTENSIONS: &[&str] = &["classification", "binary_tensor_data"];
 /// the async reactor for milliseconds; small headers are cheaper inline.
 const INLINE_PARSE_LIMIT: usize = 64 * 1024;
 
-/// Models have no versions here; the protocol wants one to report.
-const MODEL_VERSION: &str = "1";
+/// Models have no versions here; the protocol wants one to report, and a
+/// request body may name it.
+pub(super) const MODEL_VERSION: &str = "1";
 
 /// `GET /v2`.
 pub async fn server_metadata() -> Json<ServerMetadata> {
@@ -137,11 +139,15 @@ pub async fn infer(
     let label = model.name();
     let mut counter = RequestCounter::new(metrics, label);
     let cfg = model.pretrained_cfg();
-    let shape = ModelShape {
-        input_size: cfg.input_size,
-        num_classes: cfg.num_classes,
+    let target = Target {
+        model: model.model,
+        version: MODEL_VERSION,
+        shape: ModelShape {
+            input_size: cfg.input_size,
+            num_classes: cfg.num_classes,
+        },
     };
-    let response = match read_call(&state, shape, request).await {
+    let response = match read_call(&state, target, request).await {
         Ok(call) => {
             let classify = ClassifyRequest {
                 client: call.client,
@@ -164,7 +170,7 @@ pub async fn infer(
 /// tightest of the header's, the request's and the server's.
 async fn read_call(
     state: &AppState,
-    shape: ModelShape,
+    target: Target,
     request: Request,
 ) -> Result<InferCall, RequestError> {
     let headers = request.headers();
@@ -188,11 +194,11 @@ async fn read_call(
     let mut call = if framed.json.len() > INLINE_PARSE_LIMIT {
         // A blocking task cannot be cancelled, so it only fails by panicking:
         // that panic goes on here, as it would have inline.
-        tokio::task::spawn_blocking(move || parse_infer(framed, shape))
+        tokio::task::spawn_blocking(move || parse_infer(framed, target))
             .await
             .unwrap_or_else(|error| std::panic::resume_unwind(error.into_panic()))?
     } else {
-        parse_infer(framed, shape)?
+        parse_infer(framed, target)?
     };
     call.client = client;
     call.timeout = [call.timeout, header_timeout, Some(server.request_timeout())]

@@ -3,6 +3,9 @@
 //! it), and the outputs asked for. Pure functions, unit-tested without a
 //! server; what goes wrong is a [`RequestError`].
 //!
+//! The body may name its model (`model_name`, `model_version`), as KServe's
+//! own SDK does; the names must agree with the path's [`Target`].
+//!
 //! One input per request, either of:
 //! - [`IMAGE_BYTES_INPUT`], `BYTES` `[N]` (or `[N, 1]`): N encoded images.
 //!   In binary data each element is the raw file; in JSON `data` each is the
@@ -21,6 +24,7 @@ use super::data::TensorData;
 use crate::http::encoding::decode_base64;
 use crate::http::error::RequestError;
 use crate::infer::RequestImages;
+use crate::model::ModelId;
 
 /// The input carrying encoded images.
 pub const IMAGE_BYTES_INPUT: &str = "image_bytes";
@@ -35,6 +39,18 @@ pub struct ModelShape {
     /// Side of the square network input.
     pub input_size: u32,
     pub num_classes: usize,
+}
+
+/// The model the path names: what a body's `model_name` and
+/// `model_version` must agree with, and the shape its tensors must have.
+#[derive(Debug, Clone, Copy)]
+pub struct Target {
+    /// A body `model_name` must name this model, by its id or an alias.
+    pub model: ModelId,
+    /// The one version the model metadata reports; a body `model_version`
+    /// must be it.
+    pub version: &'static str,
+    pub shape: ModelShape,
 }
 
 /// One output as the client asked for it.
@@ -66,6 +82,13 @@ pub struct InferCall {
 struct RequestJson {
     #[serde(default)]
     id: Option<String>,
+    /// KServe's SDK (`InferRequest.to_rest`) sends the path's model here.
+    #[serde(default)]
+    model_name: Option<String>,
+    /// The field beside `model_name` in KServe's request types (and in the
+    /// protocol's gRPC `ModelInferRequest`, where empty means "any").
+    #[serde(default)]
+    model_version: Option<String>,
     #[serde(default)]
     parameters: Option<Map<String, Value>>,
     inputs: Vec<InputJson>,
@@ -97,10 +120,16 @@ fn tensor_error(message: impl Into<String>) -> RequestError {
     RequestError::InvalidTensor(message.into())
 }
 
-/// Parses a framed body (see [`super::v2_binary::split_body`]) for a model of `shape`.
-pub fn parse_infer(body: FramedBody, shape: ModelShape) -> Result<InferCall, RequestError> {
+/// Parses a framed body (see [`super::binary::split_body`]) for `target`.
+pub fn parse_infer(body: FramedBody, target: Target) -> Result<InferCall, RequestError> {
     let request: RequestJson =
         serde_json::from_slice(&body.json).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    check_model(
+        request.model_name.as_deref(),
+        request.model_version.as_deref(),
+        target,
+    )?;
+    let shape = target.shape;
     let (binary_output, timeout) = request_params(request.parameters.unwrap_or_default())?;
     let mut sections = BinarySections::new(body.binary);
     let input = match <[InputJson; 1]>::try_from(request.inputs) {
@@ -130,6 +159,36 @@ pub fn parse_infer(body: FramedBody, shape: ModelShape) -> Result<InferCall, Req
         timeout,
         client: None,
     })
+}
+
+/// The body's `model_name` and `model_version`, where given, must agree
+/// with the path: a request meant for another model or version must not be
+/// answered by this one. An alias of the path's model agrees, and so does
+/// an empty version (the protocol's "whichever the server serves").
+fn check_model(
+    name: Option<&str>,
+    version: Option<&str>,
+    target: Target,
+) -> Result<(), RequestError> {
+    if let Some(name) = name {
+        if ModelId::parse(name) != Some(target.model) {
+            return Err(RequestError::InvalidParameter(format!(
+                "model_name {name:?} in the body does not match the model in the path, {:?}",
+                target.model.name()
+            )));
+        }
+    }
+    match version {
+        Some(version) if !version.is_empty() && version != target.version => {
+            Err(RequestError::InvalidParameter(format!(
+                "model_version {version:?} in the body does not match the version served, {:?} \
+                 (model {:?})",
+                target.version,
+                target.model.name()
+            )))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `binary_data_output` and `timeout` (µs). Anything else is refused, so a

@@ -1,7 +1,9 @@
+use axum::http::StatusCode;
 use base64::Engine;
 use serde_json::json;
 
 use super::*;
+use crate::http::error::request_status;
 use crate::http::v2::binary::{encode_bytes_elements, encode_f32s};
 
 /// A small model shape keeps FP32 test tensors short.
@@ -10,6 +12,12 @@ const SHAPE: ModelShape = ModelShape {
     num_classes: 10,
 };
 const PER_IMAGE: usize = 3 * 2 * 2;
+/// The path's model, at the version V2 reports.
+const TARGET: Target = Target {
+    model: ModelId::SeResNeXt50_32x4d,
+    version: "1",
+    shape: SHAPE,
+};
 
 fn json_only(value: serde_json::Value) -> FramedBody {
     FramedBody {
@@ -26,7 +34,7 @@ fn with_binary(value: serde_json::Value, binary: Vec<u8>) -> FramedBody {
 }
 
 fn error_of(body: FramedBody) -> RequestError {
-    parse_infer(body, SHAPE).expect_err("refused")
+    parse_infer(body, TARGET).expect_err("refused")
 }
 
 #[test]
@@ -37,7 +45,7 @@ fn json_bytes_elements_are_base64_images() {
             "id": "42",
             "inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": [b64]}],
         })),
-        SHAPE,
+        TARGET,
     )
     .unwrap();
     assert_eq!(call.id.as_deref(), Some("42"));
@@ -71,7 +79,7 @@ fn binary_bytes_elements_are_raw_images_and_shape_n_1_is_accepted() {
             }),
             binary,
         ),
-        SHAPE,
+        TARGET,
     )
     .unwrap();
     assert_eq!(
@@ -99,7 +107,7 @@ fn fp32_data_may_be_flat_nested_json_or_binary() {
         values[PER_IMAGE..].to_vec(),
     ]);
     let input = |data: serde_json::Value| json!({"inputs": [{"name": "input", "datatype": "FP32", "shape": [2, 3, 2, 2], "data": data}]});
-    let flat = parse_infer(json_only(input(json!(values))), SHAPE).unwrap();
+    let flat = parse_infer(json_only(input(json!(values))), TARGET).unwrap();
     assert_eq!(flat.images, expected);
 
     let nested: Vec<Vec<Vec<Vec<f32>>>> = values
@@ -111,7 +119,7 @@ fn fp32_data_may_be_flat_nested_json_or_binary() {
                 .collect()
         })
         .collect();
-    let nested = parse_infer(json_only(input(json!(nested))), SHAPE).unwrap();
+    let nested = parse_infer(json_only(input(json!(nested))), TARGET).unwrap();
     assert_eq!(nested.images, expected);
 
     let binary = encode_f32s([values.as_slice()]);
@@ -124,7 +132,7 @@ fn fp32_data_may_be_flat_nested_json_or_binary() {
         }),
         binary,
     );
-    let call = parse_infer(body, SHAPE).unwrap();
+    let call = parse_infer(body, TARGET).unwrap();
     assert_eq!(call.images, expected);
     assert!(call.outputs[0].binary, "binary_data_output is the default");
 }
@@ -181,6 +189,70 @@ fn mixed_data_is_invalid_json() {
 }
 
 #[test]
+fn model_name_and_version_in_the_body_must_agree_with_the_path() {
+    let input = json!({"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["aGk="]});
+    // What KServe's SDK sends, an alias of the same model, the version
+    // served, and an empty version (the protocol's "any"); with binary data too.
+    for fields in [
+        json!({"model_name": "gluon_seresnext50_32x4d"}),
+        json!({"model_name": "timm/seresnext50_32x4d.gluon_in1k", "model_version": "1"}),
+        json!({"model_version": ""}),
+        json!({"model_name": null, "model_version": null}),
+    ] {
+        let mut body = json!({"inputs": [input]});
+        body.as_object_mut()
+            .unwrap()
+            .extend(fields.as_object().unwrap().clone());
+        parse_infer(json_only(body.clone()), TARGET).unwrap_or_else(|e| panic!("{body}: {e}"));
+    }
+    let binary = encode_bytes_elements([&b"image"[..]]);
+    let size = binary.len();
+    let body = json!({"model_name": "gluon_seresnext50_32x4d", "model_version": "1",
+                      "inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1],
+                                  "parameters": {"binary_data_size": size}}]});
+    parse_infer(with_binary(body, binary.clone()), TARGET).unwrap();
+
+    // Another model, an unknown one, another version: 400, naming both values.
+    let cases = [
+        (
+            json!({"model_name": "gluon_seresnext101_32x4d", "inputs": [input]}),
+            [
+                "\"gluon_seresnext101_32x4d\"",
+                "\"gluon_seresnext50_32x4d\"",
+            ],
+        ),
+        (
+            json!({"model_name": "resnet50", "inputs": [input]}),
+            ["\"resnet50\"", "\"gluon_seresnext50_32x4d\""],
+        ),
+        (
+            json!({"model_version": "2", "inputs": [input]}),
+            ["model_version \"2\"", "\"1\""],
+        ),
+    ];
+    for (case, names) in cases {
+        let error = error_of(json_only(case.clone()));
+        assert_eq!(error.error_type(), "invalid_parameter", "{case}: {error}");
+        assert_eq!(request_status(&error), StatusCode::BAD_REQUEST);
+        for name in names {
+            assert!(error.to_string().contains(name), "{case}: {error}");
+        }
+    }
+    // The binary framing reads the same JSON header.
+    let body = json!({"model_name": "gluon_seresnext101_64x4d",
+                      "inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1],
+                                  "parameters": {"binary_data_size": size}}]});
+    let error = error_of(with_binary(body, binary));
+    assert!(
+        error.to_string().contains("gluon_seresnext101_64x4d"),
+        "{error}"
+    );
+    // Names are not a door for other fields: a near-miss is still refused.
+    let body = json!({"model": "gluon_seresnext50_32x4d", "inputs": [input]});
+    assert_eq!(error_of(json_only(body)).error_type(), "invalid_json");
+}
+
+#[test]
 fn unknown_or_bad_parameters_are_refused() {
     let input = json!({"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["aGk="]});
     let cases = [
@@ -216,7 +288,7 @@ fn unknown_or_bad_parameters_are_refused() {
     }
     // classification 0 means "none", as tritonclient's class_count=0 does.
     let body = json!({"inputs": [input], "outputs": [{"name": "probabilities", "parameters": {"classification": 0}}]});
-    let call = parse_infer(json_only(body), SHAPE).unwrap();
+    let call = parse_infer(json_only(body), TARGET).unwrap();
     assert_eq!(call.outputs[0].classification, None);
 }
 
