@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use super::*;
 use crate::batching::{BatchError, BatcherConfig, NoopObserver};
+use crate::model::{Forward, Outputs};
 use crate::pool::batch_buckets;
 
 const OOM: &str = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)";
@@ -131,9 +132,12 @@ impl Engine for BrokenDevice {
     fn input_len(&self) -> usize {
         1
     }
-    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn forward(&self, images: &[ImageInput<'_>], _outputs: Outputs) -> Result<Forward, ModelError> {
         match images[0] {
-            ImageInput::Crop(_) => Ok(vec![vec![1.0]; images.len()]),
+            ImageInput::Crop(_) => Ok(Forward {
+                probabilities: vec![vec![1.0]; images.len()],
+                features: None,
+            }),
             ImageInput::Normalized(_) => Err(ModelError::Engine(
                 "CUDA error: an illegal memory access was encountered".to_owned(),
             )),
