@@ -148,6 +148,7 @@ pub async fn infer(
                 model: label.to_owned(),
                 images: call.images,
                 timeout: call.timeout,
+                features: false,
             };
             match state.service.classify(classify).await {
                 Ok(output) => encode::respond(output, call.id, &call.outputs),
