@@ -9,6 +9,7 @@ use seresnext_serve::config::BatchWindow;
 
 use crate::support::embeddings::{cosine, min_cosine, norm, timm_features, DIM};
 use crate::support::http::{assert_error, post_raw, send, top1};
+use crate::support::kserve::{floats, V2_INFER};
 use crate::support::server::{photo, photos, shared_server, start_server, MODEL, PREDICT};
 use crate::support::{b64, manifest};
 
@@ -227,4 +228,96 @@ async fn predict_and_embed_sent_together_share_one_batch() {
     );
     assert!(predict.body.get("embeddings").is_none());
     server.stop().await;
+}
+
+/// KServe V2's `features` output is `:embed?normalize=false`, beside or
+/// instead of the probabilities, in JSON or binary; the metadata lists it.
+#[tokio::test]
+async fn v2_features_output_matches_raw_embeddings() {
+    let server = shared_server();
+    let client = Client::new();
+    let (chelsea, png) = (photo("chelsea.jpg"), photo("logo_rgba.png"));
+    let images = vec![
+        ("chelsea.jpg".to_owned(), chelsea.clone(), 0),
+        ("logo_rgba.png".to_owned(), png.clone(), 0),
+    ];
+    let raw = send(
+        client
+            .post(server.url(&format!("{EMBED}?normalize=false")))
+            .multipart(multipart(&images)),
+    )
+    .await;
+    assert_eq!(raw.status, StatusCode::OK, "{}", raw.body);
+    let expected: Vec<f32> = embeddings(&raw.body).concat();
+
+    let input = json!({"name": "image_bytes", "datatype": "BYTES", "shape": [2],
+                       "data": [b64(&chelsea), b64(&png)]});
+    let both = send(client.post(server.url(V2_INFER)).json(&json!({
+        "inputs": [input],
+        "outputs": [{"name": "features"}, {"name": "probabilities"}],
+    })))
+    .await;
+    assert_eq!(both.status, StatusCode::OK, "{}", both.body);
+    let features = &both.body["outputs"][0];
+    assert_eq!(features["name"], "features");
+    assert_eq!(features["datatype"], "FP32");
+    assert_eq!(features["shape"], json!([2, DIM]));
+    let values: Vec<f32> = floats(&features["data"])
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
+    for (ours, reference) in values.chunks(DIM).zip(expected.chunks(DIM)) {
+        assert!(cosine(ours, reference) > 0.999_999);
+        assert!((norm(ours) / norm(reference) - 1.0).abs() < 1e-5);
+    }
+    assert_eq!(both.body["outputs"][1]["name"], "probabilities");
+    assert_eq!(both.body["outputs"][1]["shape"], json!([2, 1000]));
+
+    // Only the features, binary.
+    let only = client
+        .post(server.url(V2_INFER))
+        .json(&json!({
+            "inputs": [input],
+            "outputs": [{"name": "features", "parameters": {"binary_data": true}}],
+        }))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(only.status(), StatusCode::OK);
+    let json_length: usize = only.headers()["inference-header-content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = only.bytes().await.expect("body");
+    let header: Value = serde_json::from_slice(&bytes[..json_length]).expect("JSON header");
+    assert_eq!(header["outputs"].as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        header["outputs"][0]["parameters"]["binary_data_size"],
+        2 * DIM * 4
+    );
+    let binary: Vec<f32> = bytes[json_length..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    assert_eq!(binary.len(), 2 * DIM);
+    assert!(cosine(&binary, &expected) > 0.999_999);
+
+    for outputs in [
+        json!([{"name": "embeddings"}]),
+        json!([{"name": "features"}, {"name": "features"}]),
+    ] {
+        let answer = send(
+            client
+                .post(server.url(V2_INFER))
+                .json(&json!({"inputs": [input], "outputs": outputs})),
+        )
+        .await;
+        assert_error(&answer, 400, "invalid_tensor");
+    }
+    let metadata = send(client.get(server.url("/v2/models/gluon_seresnext50_32x4d"))).await;
+    assert_eq!(
+        metadata.body["outputs"][1],
+        json!({"name": "features", "datatype": "FP32", "shape": [-1, 2048]})
+    );
 }
