@@ -19,6 +19,7 @@ use super::error::{ApiError, RequestError};
 use super::respond;
 use super::AppState;
 use crate::infer::{InferError, ModelInfo};
+use crate::metrics::Task;
 
 /// The header a client (or a proxy) sets to bound how long it will wait.
 pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
@@ -44,11 +45,16 @@ pub enum V1Action {
 }
 
 impl V1Action {
-    /// The action's name in the path (`predict`) and in metrics (`task`).
+    /// The action's name in the path (`predict`).
     pub fn name(self) -> &'static str {
+        self.task().as_label()
+    }
+
+    /// The `task` label its requests are counted under.
+    pub fn task(self) -> Task {
         match self {
-            Self::Predict => "predict",
-            Self::Embed => "embed",
+            Self::Predict => Task::Predict,
+            Self::Embed => Task::Embed,
         }
     }
 }

@@ -13,6 +13,7 @@ use super::images::{
 use super::service::{InferenceService, ModelHandle};
 use super::topk::{top_k, ClassScore};
 use crate::batching::{BatchError, SubmitError};
+use crate::metrics::Task;
 use crate::model::ModelId;
 use crate::pool::{ImageJob, ModelInput};
 
@@ -254,9 +255,14 @@ impl InferenceService {
             features.extend(output.value.features);
         }
         timing.total = started.elapsed();
+        let task = if wants_features {
+            Task::Embed
+        } else {
+            Task::Predict
+        };
         self.metrics
             .request_duration
-            .with_label_values(&[name])
+            .with_label_values(&[name, task.as_label()])
             .observe(timing.total.as_secs_f64());
         if wants_features && features.len() != probabilities.len() {
             return Err(InferError::Internal(format!(

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use seresnext_serve::config::BatchWindow;
 
 use crate::support::embeddings::{cosine, min_cosine, norm, timm_features, DIM};
-use crate::support::http::{assert_error, post_raw, send, top1};
+use crate::support::http::{assert_error, metrics_text, post_raw, send, top1};
 use crate::support::kserve::{floats, V2_INFER};
 use crate::support::server::{photo, photos, shared_server, start_server, MODEL, PREDICT};
 use crate::support::{b64, manifest};
@@ -227,6 +227,18 @@ async fn predict_and_embed_sent_together_share_one_batch() {
         "the embed image kept its features: {similarity}"
     );
     assert!(predict.body.get("embeddings").is_none());
+
+    // One request of each, told apart by the `task` label.
+    let text = metrics_text(&server.client, &server.base_url).await;
+    for task in ["predict", "embed"] {
+        let line =
+            format!(r#"seresnext_requests_total{{model="{MODEL}",status="200",task="{task}"}} 1"#);
+        assert!(text.contains(&line), "{line} in\n{text}");
+        let count = format!(
+            r#"seresnext_request_duration_seconds_count{{model="{MODEL}",task="{task}"}} 1"#
+        );
+        assert!(text.contains(&count), "{count}");
+    }
     server.stop().await;
 }
 

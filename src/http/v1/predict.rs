@@ -22,6 +22,7 @@ use crate::http::extract::{
 use crate::http::respond::{timing_headers, RequestCounter, UNKNOWN_MODEL_LABEL};
 use crate::http::AppState;
 use crate::infer::{EmbedOutput, EmbedRequest, PredictOutput, PredictRequest};
+use crate::metrics::Task;
 
 pub async fn post_action(
     State(state): State<AppState>,
@@ -35,12 +36,16 @@ pub async fn post_action(
             // Refused before the body is read: an unknown model costs no
             // upload, and is counted under one fixed label.
             if error.error_type() == "model_not_found" {
-                metrics.count_request(UNKNOWN_MODEL_LABEL, error.status().as_u16());
+                let task = match request.uri().path().ends_with(":embed") {
+                    true => Task::Embed,
+                    false => Task::Predict,
+                };
+                metrics.count_request(UNKNOWN_MODEL_LABEL, task, error.status().as_u16());
             }
             return Err(error);
         }
     };
-    let mut counter = RequestCounter::new(metrics, label);
+    let mut counter = RequestCounter::new(metrics, label, action.task());
     let response = match prepare(&state, label, action, request).await {
         Ok(call) => answer(&state, call).await,
         Err(error) => counter.refused(error),

@@ -34,6 +34,7 @@ use super::respond::{retry_soon, RequestCounter, UNKNOWN_MODEL_LABEL};
 use super::AppState;
 use crate::config::EngineKind;
 use crate::infer::{ClassifyRequest, ModelInfo, Readiness};
+use crate::metrics::Task;
 use crate::model::FEATURE_DIM;
 
 pub(super) mod binary;
@@ -136,12 +137,12 @@ pub async fn infer(
     let model = match model {
         Ok(ServedModel(model)) => model,
         Err(error) => {
-            metrics.count_request(UNKNOWN_MODEL_LABEL, error.status().as_u16());
+            metrics.count_request(UNKNOWN_MODEL_LABEL, Task::Predict, error.status().as_u16());
             return Err(error);
         }
     };
     let label = model.name();
-    let mut counter = RequestCounter::new(metrics, label);
+    let mut counter = RequestCounter::new(metrics, label, Task::Predict);
     let cfg = model.pretrained_cfg();
     let shape = ModelShape {
         input_size: cfg.input_size,
@@ -150,6 +151,9 @@ pub async fn infer(
     let response = match read_call(&state, shape, request).await {
         Ok(call) => {
             let features = call.wants_features();
+            if features {
+                counter.set_task(Task::Embed);
+            }
             let classify = ClassifyRequest {
                 client: call.client,
                 model: label.to_owned(),
