@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::engines::EngineChoice;
-use crate::infer::{top_k, ClassScore};
-use crate::model::{ImageInput, ModelId};
+use crate::infer::{l2_normalize, top_k, ClassScore};
+use crate::model::{ImageInput, ModelId, Outputs};
 use crate::preprocess::{self, DecodeLimits, PreparedImage};
 
 /// What `classify` needs to run.
@@ -19,6 +19,9 @@ pub struct ClassifyArgs {
     pub top_k: usize,
     pub images: Vec<PathBuf>,
     pub engine: EngineChoice,
+    /// Also write each image's embedding (L2-normalized, as `:embed`
+    /// answers by default), from the same forward pass.
+    pub embed: bool,
 }
 
 /// One output line.
@@ -27,6 +30,8 @@ struct Line<'a> {
     image: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     top_k: Option<Vec<ClassScore>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    embedding: Option<Vec<f32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -47,22 +52,34 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
         let prepared: anyhow::Result<PreparedImage> = std::fs::read(path)
             .map_err(anyhow::Error::from)
             .and_then(|bytes| Ok(preprocess::prepare(&bytes, &spec, &limits)?));
+        let outputs = Outputs {
+            features: args.embed,
+        };
         let result = prepared.and_then(|image| {
-            let mut probabilities = classifier.classify(&[ImageInput::Crop(&image.rgb)])?;
-            Ok(top_k(&probabilities.remove(0), args.top_k))
+            let forward = classifier.forward(&[ImageInput::Crop(&image.rgb)], outputs)?;
+            let scores = top_k(&forward.probabilities[0], args.top_k);
+            let embedding = forward.features.and_then(|rows| rows.into_iter().next());
+            Ok((scores, embedding))
         });
         let line = match result {
-            Ok(scores) => Line {
-                image: &shown,
-                top_k: Some(scores),
-                error: None,
-            },
+            Ok((scores, mut embedding)) => {
+                if let Some(values) = embedding.as_mut() {
+                    l2_normalize(values);
+                }
+                Line {
+                    image: &shown,
+                    top_k: Some(scores),
+                    embedding,
+                    error: None,
+                }
+            }
             Err(error) => {
                 failures += 1;
                 eprintln!("error: {shown}: {error:#}");
                 Line {
                     image: &shown,
                     top_k: None,
+                    embedding: None,
                     error: Some(format!("{error:#}")),
                 }
             }

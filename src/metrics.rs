@@ -84,15 +84,39 @@ impl RejectionReason {
     }
 }
 
+/// What a request asked of its model, as the `task` label of the request
+/// families: the same queue and forward passes serve both, so only this
+/// label tells their traffic and latency apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Task {
+    /// Class probabilities or top-k (`:predict`, V2 without `features`).
+    Predict,
+    /// Embeddings (`:embed`, V2 with the `features` output).
+    Embed,
+}
+
+impl Task {
+    /// Every task, e.g. to pre-create their series at zero.
+    pub const ALL: [Self; 2] = [Self::Predict, Self::Embed];
+
+    /// The label value written to Prometheus.
+    pub fn as_label(self) -> &'static str {
+        match self {
+            Self::Predict => "predict",
+            Self::Embed => "embed",
+        }
+    }
+}
+
 /// All metric families of one server, registered in a private registry.
 /// Cheap to share behind an `Arc`; every family is internally synchronised.
 pub struct Metrics {
     registry: Registry,
-    /// `seresnext_requests_total{model,status}`: how many requests ended with
-    /// each HTTP status? (error rate, traffic per model)
+    /// `seresnext_requests_total{model,task,status}`: how many requests ended
+    /// with each HTTP status? (error rate, traffic per model and [`Task`])
     pub requests: IntCounterVec,
-    /// `seresnext_request_duration_seconds{model}`: how long do clients wait,
-    /// end to end, from request received to response ready?
+    /// `seresnext_request_duration_seconds{model,task}`: how long do clients
+    /// wait, end to end, from request received to response ready?
     pub request_duration: HistogramVec,
     /// `seresnext_preprocess_duration_seconds{model}`: how long does decoding
     /// and resizing one image take (is the CPU pool the bottleneck)?
@@ -161,14 +185,15 @@ impl Metrics {
             requests: counter(
                 r,
                 "seresnext_requests_total",
-                "Requests answered, by HTTP status code.",
-                &["model", "status"],
+                "Requests answered, by task and HTTP status code.",
+                &["model", "task", "status"],
             )?,
-            request_duration: histogram(
+            request_duration: histogram_by(
                 r,
                 "seresnext_request_duration_seconds",
-                "End-to-end request latency in seconds.",
+                "End-to-end request latency in seconds, by task.",
                 latency,
+                &["model", "task"],
             )?,
             preprocess_duration: histogram(
                 r,
@@ -266,8 +291,11 @@ impl Metrics {
     /// request rather than a gap.
     pub fn register_model(&self, model: &str) {
         let labels = [model];
+        for task in Task::ALL {
+            self.request_duration
+                .with_label_values(&[model, task.as_label()]);
+        }
         for histogram in [
-            &self.request_duration,
             &self.preprocess_duration,
             &self.queue_duration,
             &self.inference_duration,
@@ -300,10 +328,10 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts a finished request under its HTTP status code.
-    pub fn count_request(&self, model: &str, status: u16) {
+    /// Counts a finished request under its task and HTTP status code.
+    pub fn count_request(&self, model: &str, task: Task, status: u16) {
         self.requests
-            .with_label_values(&[model, &status.to_string()])
+            .with_label_values(&[model, task.as_label(), &status.to_string()])
             .inc();
     }
 
@@ -376,15 +404,25 @@ fn gauge(registry: &Registry, name: &str, help: &str) -> Result<GaugeVec, promet
     register(registry, GaugeVec::new(Opts::new(name, help), MODEL)?)
 }
 
-/// Every histogram is per model.
+/// Histograms are per model, unless [`histogram_by`] says otherwise.
 fn histogram(
     registry: &Registry,
     name: &str,
     help: &str,
     buckets: &[f64],
 ) -> Result<HistogramVec, prometheus::Error> {
+    histogram_by(registry, name, help, buckets, MODEL)
+}
+
+fn histogram_by(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    buckets: &[f64],
+    labels: &[&str],
+) -> Result<HistogramVec, prometheus::Error> {
     let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
-    register(registry, HistogramVec::new(opts, MODEL)?)
+    register(registry, HistogramVec::new(opts, labels)?)
 }
 
 #[cfg(test)]

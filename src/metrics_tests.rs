@@ -10,10 +10,14 @@ fn render_shows_the_recorded_values() {
     let metrics = Metrics::new().expect("metrics");
     let model = "gluon_seresnext50_32x4d";
     metrics.register_model(model);
-    metrics.count_request(model, 200);
-    metrics.count_request(model, 503);
+    metrics.count_request(model, Task::Predict, 200);
+    metrics.count_request(model, Task::Predict, 503);
+    metrics.count_request(model, Task::Embed, 200);
+    metrics
+        .request_duration
+        .with_label_values(&[model, Task::Embed.as_label()])
+        .observe(0.004);
     for histogram in [
-        &metrics.request_duration,
         &metrics.preprocess_duration,
         &metrics.queue_duration,
         &metrics.inference_duration,
@@ -45,8 +49,21 @@ fn render_shows_the_recorded_values() {
     );
 
     let text = metrics.render();
-    assert!(text
-        .contains(r#"seresnext_requests_total{model="gluon_seresnext50_32x4d",status="503"} 1"#));
+    assert!(text.contains(
+        r#"seresnext_requests_total{model="gluon_seresnext50_32x4d",status="503",task="predict"} 1"#
+    ));
+    assert!(text.contains(
+        r#"seresnext_requests_total{model="gluon_seresnext50_32x4d",status="200",task="embed"} 1"#
+    ));
+    assert!(text.contains(
+        r#"seresnext_request_duration_seconds_count{model="gluon_seresnext50_32x4d",task="embed"} 1"#
+    ));
+    assert!(
+        text.contains(
+            r#"seresnext_request_duration_seconds_count{model="gluon_seresnext50_32x4d",task="predict"} 0"#
+        ),
+        "pre-created at zero for every task"
+    );
     assert!(text.contains(r#"seresnext_batch_size_sum{model="gluon_seresnext50_32x4d"} 24"#));
     assert!(text.contains(r#"seresnext_batch_size_count{model="gluon_seresnext50_32x4d"} 2"#));
     assert!(

@@ -32,6 +32,10 @@ pub struct Args {
     /// libtorch | onnxruntime (CPU, fp32).
     #[arg(long, default_value = "libtorch")]
     pub engine: EngineKind,
+    /// Also write each image's embedding (2048 values, L2-normalized) in
+    /// its line, from the same forward pass.
+    #[arg(long)]
+    pub embed: bool,
     /// Intra-op threads of the engine (0 = its default).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
@@ -53,6 +57,7 @@ impl Args {
             weights: self.weights,
             top_k: usize::from(self.top_k),
             images: self.images,
+            embed: self.embed,
             engine: EngineChoice {
                 kind: self.engine,
                 libtorch: LoadOptions {

@@ -56,7 +56,7 @@ pub enum RequestError {
     InvalidBinaryData(String),
     #[error("unsupported content encoding {0:?}: send the body uncompressed")]
     UnsupportedContentEncoding(String),
-    #[error("unknown model action {0:?}: the only action is :predict")]
+    #[error("unknown model action {0:?}: the actions are :predict and :embed")]
     UnknownAction(String),
     #[error("method {method} is not allowed here; allowed: {allow}")]
     WrongMethod { method: String, allow: &'static str },

@@ -19,18 +19,44 @@ use super::error::{ApiError, RequestError};
 use super::respond;
 use super::AppState;
 use crate::infer::{InferError, ModelInfo};
+use crate::metrics::Task;
 
 /// The header a client (or a proxy) sets to bound how long it will wait.
 pub const TIMEOUT_HEADER: &str = "x-request-timeout-ms";
 
 /// What a `/v1/models/{segment}` path asks for. axum captures whole
-/// segments, so the `:predict` suffix is split off here.
+/// segments, so the `:predict` or `:embed` suffix is split off here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ModelPath<'a> {
     /// `/v1/models/{model}`: the model's metadata.
     Metadata(&'a str),
-    /// `/v1/models/{model}:predict`.
-    Predict(&'a str),
+    /// `/v1/models/{model}:predict` or `:embed`.
+    Action(&'a str, V1Action),
+}
+
+/// The POST actions on a V1 model. They take the same bodies and share the
+/// model's batch queue; they differ in what they answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum V1Action {
+    /// `:predict`: the top-k classes of each image.
+    Predict,
+    /// `:embed`: the pooled pre-logits features of each image.
+    Embed,
+}
+
+impl V1Action {
+    /// The action's name in the path (`predict`).
+    pub fn name(self) -> &'static str {
+        self.task().as_label()
+    }
+
+    /// The `task` label its requests are counted under.
+    pub fn task(self) -> Task {
+        match self {
+            Self::Predict => Task::Predict,
+            Self::Embed => Task::Embed,
+        }
+    }
 }
 
 /// Splits `gluon_seresnext50_32x4d:predict` into model and action. Model
@@ -38,7 +64,8 @@ pub enum ModelPath<'a> {
 pub fn split_model_action(segment: &str) -> Result<ModelPath<'_>, RequestError> {
     match segment.split_once(':') {
         None => Ok(ModelPath::Metadata(segment)),
-        Some((model, "predict")) => Ok(ModelPath::Predict(model)),
+        Some((model, "predict")) => Ok(ModelPath::Action(model, V1Action::Predict)),
+        Some((model, "embed")) => Ok(ModelPath::Action(model, V1Action::Embed)),
         Some((_, action)) => Err(RequestError::UnknownAction(action.to_owned())),
     }
 }
@@ -46,13 +73,13 @@ pub fn split_model_action(segment: &str) -> Result<ModelPath<'_>, RequestError> 
 /// The served model named by a KServe V2 path (`/v2/models/{model}...`).
 pub struct ServedModel(pub ModelInfo);
 
-/// The served model of `GET /v1/models/{model}`; `{model}:predict` is
-/// answered 405 (it only takes POST).
+/// The served model of `GET /v1/models/{model}`; `{model}:predict` and
+/// `{model}:embed` are answered 405 (they only take POST).
 pub struct V1Model(pub ModelInfo);
 
-/// The served model of `POST /v1/models/{model}:predict`; a bare
-/// `{model}` is answered 405 (it only takes GET).
-pub struct V1PredictModel(pub ModelInfo);
+/// The served model and the action of `POST /v1/models/{model}:predict` or
+/// `:embed`; a bare `{model}` is answered 405 (it only takes GET).
+pub struct V1ActionModel(pub ModelInfo, pub V1Action);
 
 impl FromRequestParts<AppState> for ServedModel {
     type Rejection = ApiError;
@@ -70,18 +97,20 @@ impl FromRequestParts<AppState> for V1Model {
         let segment = model_segment(parts, state).await?;
         match split_model_action(&segment).map_err(|e| refuse(parts, e.into()))? {
             ModelPath::Metadata(name) => resolve(parts, state, name).map(Self),
-            ModelPath::Predict(_) => Err(refuse(parts, wrong_method(parts, "POST").into())),
+            ModelPath::Action(..) => Err(refuse(parts, wrong_method(parts, "POST").into())),
         }
     }
 }
 
-impl FromRequestParts<AppState> for V1PredictModel {
+impl FromRequestParts<AppState> for V1ActionModel {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let segment = model_segment(parts, state).await?;
         match split_model_action(&segment).map_err(|e| refuse(parts, e.into()))? {
-            ModelPath::Predict(name) => resolve(parts, state, name).map(Self),
+            ModelPath::Action(name, action) => {
+                resolve(parts, state, name).map(|model| Self(model, action))
+            }
             ModelPath::Metadata(_) => Err(refuse(parts, wrong_method(parts, "GET, HEAD").into())),
         }
     }
@@ -190,18 +219,32 @@ mod tests {
     fn splits_predict_suffix_from_the_model() {
         assert_eq!(
             split_model_action("gluon_seresnext50_32x4d:predict"),
-            Ok(ModelPath::Predict("gluon_seresnext50_32x4d"))
+            Ok(ModelPath::Action(
+                "gluon_seresnext50_32x4d",
+                V1Action::Predict
+            ))
+        );
+        assert_eq!(
+            split_model_action("gluon_seresnext50_32x4d:embed"),
+            Ok(ModelPath::Action(
+                "gluon_seresnext50_32x4d",
+                V1Action::Embed
+            ))
         );
         assert_eq!(
             split_model_action("seresnext50_32x4d.gluon_in1k"),
             Ok(ModelPath::Metadata("seresnext50_32x4d.gluon_in1k"))
         );
-        assert_eq!(split_model_action(":predict"), Ok(ModelPath::Predict("")));
+        assert_eq!(
+            split_model_action(":predict"),
+            Ok(ModelPath::Action("", V1Action::Predict))
+        );
         assert_eq!(
             split_model_action("m:explain"),
             Err(RequestError::UnknownAction("explain".into()))
         );
         assert!(split_model_action("m:predict:predict").is_err());
+        assert!(split_model_action("m:embed:predict").is_err());
     }
 
     #[test]

@@ -91,7 +91,7 @@ pub fn predict_request(data: &[u8]) -> bool {
     let Ok(kind) = body_kind(content_type.as_ref()) else {
         return false;
     };
-    let (Ok(top_k), Ok(timeout)) = (parse_query(&uri), parse_timeout_header(timeout.as_ref()))
+    let (Ok(query), Ok(timeout)) = (parse_query(&uri), parse_timeout_header(timeout.as_ref()))
     else {
         return false;
     };
@@ -111,7 +111,7 @@ pub fn predict_request(data: &[u8]) -> bool {
     if kind == BodyKind::Raw {
         assert_eq!(parsed.images[0].as_ref(), body, "a raw body is the image");
     }
-    Params { top_k, timeout }.merge(parsed.params).is_ok()
+    Params { timeout, ..query }.merge(parsed.params).is_ok()
 }
 
 /// A multipart body. The first line is the boundary; the rest is the body.

@@ -109,7 +109,13 @@ fn build<'a>(routes: impl Iterator<Item = &'a Route>, state: AppState) -> Router
     let body_limit = state.server.max_body_bytes;
     let api_key = state.server.api_key.clone();
     let mut router = Router::new();
+    let mut registered = std::collections::HashSet::new();
     for route in routes {
+        // `:predict` and `:embed` are one axum route (same path, same
+        // method, one handler that reads the action); register it once.
+        if !registered.insert((route.axum_path(), route.method)) {
+            continue;
+        }
         let mut handler = route.handler();
         if api_key.is_set() && !route.is_public() {
             // A route layer: unknown paths and wrong methods keep their

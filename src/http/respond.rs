@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use super::error::{request_rejection, ApiError, RequestError};
 use crate::infer::Timing;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, Task};
 
 /// The `model` label for requests that name no served model: one fixed
 /// value, so clients cannot grow the label's cardinality.
@@ -111,16 +111,24 @@ pub fn timing_headers(timing: TimingMs, random_weights: bool) -> HeaderMap {
 pub struct RequestCounter<'a> {
     metrics: &'a Metrics,
     label: &'static str,
+    /// What the request asked for; V2 learns it only from the body.
+    task: Task,
     counted: bool,
 }
 
 impl<'a> RequestCounter<'a> {
-    pub fn new(metrics: &'a Metrics, label: &'static str) -> Self {
+    pub fn new(metrics: &'a Metrics, label: &'static str, task: Task) -> Self {
         Self {
             metrics,
             label,
+            task,
             counted: false,
         }
+    }
+
+    /// The task, once the body has told it (a V2 `features` output).
+    pub fn set_task(&mut self, task: Task) {
+        self.task = task;
     }
 
     /// The answer to a request refused while its headers or body were read:
@@ -133,7 +141,8 @@ impl<'a> RequestCounter<'a> {
     }
 
     pub fn finish(&mut self, status: StatusCode) {
-        self.metrics.count_request(self.label, status.as_u16());
+        self.metrics
+            .count_request(self.label, self.task, status.as_u16());
         self.counted = true;
     }
 }
@@ -142,7 +151,7 @@ impl Drop for RequestCounter<'_> {
     fn drop(&mut self) {
         if !self.counted {
             self.metrics
-                .count_request(self.label, CLIENT_CLOSED_REQUEST);
+                .count_request(self.label, self.task, CLIENT_CLOSED_REQUEST);
         }
     }
 }

@@ -24,6 +24,7 @@ enum Endpoint {
     ListModels,
     ModelMetadata,
     Predict,
+    Embed,
     ServerMetadataV2,
     ModelMetadataV2,
     ModelReadyV2,
@@ -55,6 +56,7 @@ pub const ROUTES: &[Route] = &[
     route("GET", "/v1/models", Endpoint::ListModels),
     route("GET", "/v1/models/{model}", Endpoint::ModelMetadata),
     route("POST", "/v1/models/{model}:predict", Endpoint::Predict),
+    route("POST", "/v1/models/{model}:embed", Endpoint::Embed),
     route("GET", "/v2", Endpoint::ServerMetadataV2),
     route("GET", "/v2/models/{model}", Endpoint::ModelMetadataV2),
     route("GET", "/v2/models/{model}/ready", Endpoint::ModelReadyV2),
@@ -74,11 +76,13 @@ pub const ROUTES: &[Route] = &[
 ];
 
 impl Route {
-    /// The axum path: axum captures whole segments, so `{model}` and
-    /// `{model}:predict` share one capture that the handlers split.
+    /// The axum path: axum captures whole segments, so `{model}`,
+    /// `{model}:predict` and `{model}:embed` share one capture that the
+    /// handlers split.
     pub(super) fn axum_path(&self) -> String {
         self.path
             .replace("{model}:predict", "{model_action}")
+            .replace("{model}:embed", "{model_action}")
             .replace("{model}", "{model_action}")
     }
 
@@ -93,6 +97,7 @@ impl Route {
             Endpoint::ListModels
             | Endpoint::ModelMetadata
             | Endpoint::Predict
+            | Endpoint::Embed
             | Endpoint::ServerMetadataV2
             | Endpoint::ModelMetadataV2
             | Endpoint::ModelReadyV2
@@ -113,7 +118,9 @@ impl Route {
             Endpoint::Metrics => get(health::metrics),
             Endpoint::ListModels => get(v1::list_models),
             Endpoint::ModelMetadata => get(v1::model_metadata),
-            Endpoint::Predict => post(v1::predict),
+            // One handler for both POST actions: they share an axum path
+            // (see `axum_path`), so the router keeps one of the two.
+            Endpoint::Predict | Endpoint::Embed => post(v1::post_action),
             Endpoint::ServerMetadataV2 => get(v2::server_metadata),
             Endpoint::ModelMetadataV2 => get(v2::model_metadata),
             Endpoint::ModelReadyV2 => get(v2::model_ready),

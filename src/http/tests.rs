@@ -136,7 +136,16 @@ async fn unknown_models_and_wrong_methods_are_refused_by_the_extractors() {
     assert_eq!(headers[header::CONNECTION], "close");
     let metrics = served.service.metrics().render();
     assert!(
-        metrics.contains(r#"seresnext_requests_total{model="unknown",status="404"} 1"#),
+        metrics
+            .contains(r#"seresnext_requests_total{model="unknown",status="404",task="predict"} 1"#),
+        "{metrics}"
+    );
+    let (status, _, _) = send(&state, post("/v1/models/nope:embed", "image/png", png(2))).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let metrics = served.service.metrics().render();
+    assert!(
+        metrics
+            .contains(r#"seresnext_requests_total{model="unknown",status="404",task="embed"} 1"#),
         "{metrics}"
     );
 

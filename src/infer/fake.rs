@@ -11,7 +11,7 @@ use super::{InferenceService, ModelHandle};
 use crate::batching::{BatchQueue, BatcherConfig, NoopObserver};
 use crate::config::{ModelConfig, ServerConfig, WeightsSource};
 use crate::metrics::Metrics;
-use crate::model::{Engine, ImageInput, ModelError, ModelId};
+use crate::model::{Engine, Forward, ImageInput, ModelError, ModelId, Outputs, FEATURE_DIM};
 use crate::pool::{self, ModelState, ReplicaSpec};
 
 /// Gives each image one class, computed from its pixels, probability 0.9;
@@ -55,17 +55,37 @@ impl Engine for FakeEngine {
         self.input_len
     }
 
-    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn forward(&self, images: &[ImageInput<'_>], outputs: Outputs) -> Result<Forward, ModelError> {
         let rest = 0.1 / (self.classes - 1) as f32;
-        Ok(images
+        let probabilities = images
             .iter()
             .map(|image| {
                 let mut probabilities = vec![rest; self.classes];
                 probabilities[fake_class(*image, self.classes)] = 0.9;
                 probabilities
             })
-            .collect())
+            .collect();
+        let features = outputs.features.then(|| {
+            images
+                .iter()
+                .map(|image| fake_features(fake_class(*image, self.classes)))
+                .collect()
+        });
+        Ok(Forward {
+            probabilities,
+            features,
+        })
     }
+}
+
+/// The features the fake engine gives an image of class `class`: 3 at
+/// index `class`, 4 at the next, 0 elsewhere (norm 5), so a test can tell
+/// raw from L2-normalized ones and which image they belong to.
+pub(crate) fn fake_features(class: usize) -> Vec<f32> {
+    let mut features = vec![0.0; FEATURE_DIM];
+    features[class % FEATURE_DIM] = 3.0;
+    features[(class + 1) % FEATURE_DIM] = 4.0;
+    features
 }
 
 /// A facade over fake-engine models, each with one replica, ready.

@@ -13,8 +13,9 @@ use super::images::{
 use super::service::{InferenceService, ModelHandle};
 use super::topk::{top_k, ClassScore};
 use crate::batching::{BatchError, SubmitError};
+use crate::metrics::Task;
 use crate::model::ModelId;
-use crate::pool::ModelInput;
+use crate::pool::{ImageJob, ModelInput};
 
 /// A request to classify one or more encoded images.
 #[derive(Debug)]
@@ -33,12 +34,14 @@ pub struct PredictRequest {
 }
 
 /// What every request brings besides its images: its deadline, who sent
-/// it, and when it arrived.
+/// it, when it arrived, and whether it wants the images' features.
 #[derive(Debug, Clone, Copy)]
-struct Call<'a> {
-    timeout: Option<Duration>,
-    client: Option<&'a str>,
-    started: Instant,
+pub(super) struct Call<'a> {
+    pub(super) timeout: Option<Duration>,
+    pub(super) client: Option<&'a str>,
+    pub(super) started: Instant,
+    /// Ask the replica for the pooled features too (embed, V2 `features`).
+    pub(super) features: bool,
 }
 
 /// Where one request's time went.
@@ -88,13 +91,14 @@ impl InferenceService {
             timeout: request.timeout,
             client: request.client.as_deref(),
             started,
+            features: request.features,
         };
         let result = self.classify_on(model, request.images, call).await;
         self.count_rejection(model, &result);
         result
     }
 
-    fn count_rejection<T>(&self, model: &ModelHandle, result: &Result<T, InferError>) {
+    pub(super) fn count_rejection<T>(&self, model: &ModelHandle, result: &Result<T, InferError>) {
         if let Err(error) = result {
             if let Some(reason) = error.rejection_reason() {
                 self.metrics.reject(model.id.name(), reason);
@@ -120,6 +124,7 @@ impl InferenceService {
             timeout: request.timeout,
             client: request.client.as_deref(),
             started,
+            features: false,
         };
         let output = self.classify_on(model, images, call).await?;
         let top = usize::try_from(request.top_k).unwrap_or(1);
@@ -136,7 +141,7 @@ impl InferenceService {
         })
     }
 
-    async fn classify_on(
+    pub(super) async fn classify_on(
         &self,
         model: &ModelHandle,
         images: RequestImages,
@@ -146,6 +151,7 @@ impl InferenceService {
             timeout,
             client,
             started,
+            features: wants_features,
         } = call;
         let name = model.id.name();
         match images.len() {
@@ -182,7 +188,7 @@ impl InferenceService {
         let _in_flight = self.metrics.track_in_flight(name);
 
         let decoded = matches!(images, RequestImages::Encoded(_));
-        let inputs = match images {
+        let inputs: Vec<ModelInput> = match images {
             RequestImages::Encoded(encoded) => {
                 let crops = tokio::time::timeout_at(
                     deadline.into(),
@@ -214,7 +220,14 @@ impl InferenceService {
 
         let pending = model
             .queue
-            .try_submit_announced(announcement, inputs, Some(deadline))
+            .try_submit_announced(
+                announcement,
+                inputs
+                    .into_iter()
+                    .map(|input| ImageJob::new(input, wants_features))
+                    .collect(),
+                Some(deadline),
+            )
             .map_err(submit_error)?;
         // Dropping `pending` on timeout (or when the client goes away and this
         // future is dropped) cancels the queued images before they cost compute.
@@ -227,6 +240,7 @@ impl InferenceService {
             ..Timing::default()
         };
         let mut probabilities = Vec::with_capacity(outputs.len());
+        let mut features = Vec::with_capacity(outputs.len());
         let mut batch_sizes = Vec::with_capacity(outputs.len());
         for output in outputs {
             let output = output.map_err(|error| match error {
@@ -237,16 +251,28 @@ impl InferenceService {
             timing.batch_wait = timing.batch_wait.max(output.queue_wait);
             timing.inference = timing.inference.max(output.inference_time);
             batch_sizes.push(output.batch_size);
-            probabilities.push(output.value);
+            probabilities.push(output.value.probabilities);
+            features.extend(output.value.features);
         }
         timing.total = started.elapsed();
+        let task = if wants_features {
+            Task::Embed
+        } else {
+            Task::Predict
+        };
         self.metrics
             .request_duration
-            .with_label_values(&[name])
+            .with_label_values(&[name, task.as_label()])
             .observe(timing.total.as_secs_f64());
+        if wants_features && features.len() != probabilities.len() {
+            return Err(InferError::Internal(format!(
+                "{name}: features missing from a replica's answer (this is a bug)"
+            )));
+        }
         Ok(ClassifyOutput {
             model: model.id,
             probabilities,
+            features: wants_features.then_some(features),
             timing,
             batch_sizes,
             random_weights: model.random_weights(),

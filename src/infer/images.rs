@@ -51,6 +51,8 @@ pub struct ClassifyRequest {
     pub timeout: Option<Duration>,
     /// Who sent it (`[server] client_id_header`); see `PredictRequest::client`.
     pub client: Option<String>,
+    /// Return each image's pooled features too (V2 output `features`).
+    pub features: bool,
 }
 
 /// The answer to a [`ClassifyRequest`].
@@ -59,6 +61,9 @@ pub struct ClassifyOutput {
     pub model: ModelId,
     /// One probability vector (`num_classes` values) per image, in request order.
     pub probabilities: Vec<Vec<f32>>,
+    /// One feature vector ([`FEATURE_DIM`](crate::model::FEATURE_DIM)
+    /// values) per image, in request order, when the request asked for them.
+    pub features: Option<Vec<Vec<f32>>>,
     pub timing: Timing,
     /// Sizes of the batches this request's images ran in, in image order.
     pub batch_sizes: Vec<usize>,

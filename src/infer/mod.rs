@@ -6,6 +6,7 @@
 mod calibrate;
 mod decode_pool;
 mod decode_ring;
+mod embed;
 mod error;
 #[cfg(test)]
 mod fair_tests;
@@ -17,6 +18,7 @@ mod service;
 mod topk;
 mod view;
 
+pub use embed::{l2_normalize, EmbedOutput, EmbedRequest};
 pub use error::{ImageProblem, InferError};
 pub use flow::{PredictOutput, PredictRequest, Timing};
 pub use images::{ClassifyOutput, ClassifyRequest, RequestImages};

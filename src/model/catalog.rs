@@ -50,6 +50,11 @@ pub const STEM_CHANNELS: usize = 64;
 /// Output channels are 4x `planes` in a bottleneck (timm's `expansion`).
 pub const EXPANSION: usize = 4;
 
+/// Values in an image embedding: the channels the last stage pools, before
+/// the classifier (`fc`). The same for every SE-ResNeXt in the catalog, since
+/// each ends its last stage at `8 · STEM_CHANNELS` planes times [`EXPANSION`].
+pub const FEATURE_DIM: usize = STEM_CHANNELS * 8 * EXPANSION;
+
 /// Channels of a bottleneck's grouped 3x3 convolution: timm's
 /// `floor(planes * base_width / 64) * cardinality`.
 pub fn bottleneck_width(planes: usize, base_width: usize, cardinality: usize) -> usize {

@@ -7,6 +7,33 @@ use tch::Device;
 use super::{device_label, resolve_device, Classifier, ImageInput, LoadPhases, ModelError};
 use crate::config::DeviceSpec;
 
+/// What a forward pass hands back besides the probabilities, which every
+/// pass computes (the classifier head is a small fraction of the network).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Outputs {
+    /// The pooled pre-logits features ([`FEATURE_DIM`](super::FEATURE_DIM)
+    /// per image), the image's embedding. Asked for only when some image of
+    /// the batch wants them, so classification-only traffic copies nothing more.
+    pub features: bool,
+}
+
+impl Outputs {
+    /// Probabilities only.
+    pub const PROBABILITIES: Self = Self { features: false };
+    /// Probabilities and pooled features.
+    pub const WITH_FEATURES: Self = Self { features: true };
+}
+
+/// The results of one forward pass, rows in image order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Forward {
+    /// `num_classes` values per image.
+    pub probabilities: Vec<Vec<f32>>,
+    /// [`FEATURE_DIM`](super::FEATURE_DIM) values per image; `Some` exactly
+    /// when [`Outputs::features`] was asked for.
+    pub features: Option<Vec<Vec<f32>>>,
+}
+
 /// One loaded model on one device, as a replica uses it.
 ///
 /// `Send`, not `Sync`: an engine belongs to the one thread that runs it
@@ -25,8 +52,14 @@ pub trait Engine: Send {
     /// client-normalized image.
     fn input_len(&self) -> usize;
 
+    /// One forward pass over `images`: the class probabilities of each, and
+    /// the pooled features too when `outputs` asks for them.
+    fn forward(&self, images: &[ImageInput<'_>], outputs: Outputs) -> Result<Forward, ModelError>;
+
     /// Class probabilities for each image, in order.
-    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError>;
+    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+        Ok(self.forward(images, Outputs::PROBABILITIES)?.probabilities)
+    }
 
     /// How long loading took, step by step (zero for an engine that does
     /// not measure it, such as a test fake).
@@ -48,8 +81,8 @@ impl Engine for Classifier {
         Classifier::input_len(self)
     }
 
-    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
-        self.classify_inputs(images)
+    fn forward(&self, images: &[ImageInput<'_>], outputs: Outputs) -> Result<Forward, ModelError> {
+        self.forward_inputs(images, outputs)
     }
 
     fn load_phases(&self) -> LoadPhases {

@@ -9,6 +9,7 @@ mod catalog;
 mod device;
 mod engine;
 mod error;
+mod features;
 mod layers;
 mod net;
 mod params;
@@ -23,12 +24,14 @@ use tch::{Kind, TchError, Tensor};
 
 pub use catalog::{
     bottleneck_width, se_reduced_channels, ArchSpec, ModelId, PretrainedCfg, ALL_MODELS, EXPANSION,
-    STEM_CHANNELS,
+    FEATURE_DIM, STEM_CHANNELS,
 };
 pub use device::{
     check_device, device_label, place_replicas, place_replicas_here, resolve_device, DeviceError,
 };
-pub use engine::{engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard};
+pub use engine::{
+    engine_thread_guard, shares_cpu_engine_thread, Engine, EngineThreadGuard, Forward, Outputs,
+};
 pub use error::ModelError;
 pub use phases::LoadPhases;
 /// The device type of [`LoadOptions`], so callers need not depend on tch.
@@ -265,9 +268,14 @@ impl Classifier {
     /// Raw logits `[N, num_classes]` (fp32) for a normalized fp32 batch.
     pub fn logits(&self, input: &Tensor) -> Result<Tensor, ModelError> {
         let _guard = tch::no_grad_guard();
-        let input = input.f_to_device(self.device)?.f_to_kind(self.kind)?;
-        let input = self.in_memory_format(&input)?;
+        let input = self.network_input(input)?;
         Ok(self.net.forward(&input)?.f_to_kind(Kind::Float)?)
+    }
+
+    /// A normalized fp32 batch on the device, in the network's precision and layout.
+    fn network_input(&self, input: &Tensor) -> Result<Tensor, ModelError> {
+        let input = input.f_to_device(self.device)?.f_to_kind(self.kind)?;
+        self.in_memory_format(&input)
     }
 
     /// `batch` laid out as the network's kernels are: a no-op when it already is.
@@ -305,24 +313,26 @@ impl Classifier {
         if crops.is_empty() {
             return Ok(Vec::new());
         }
-        self.probabilities(&self.input_batch(crops)?)
+        Ok(self
+            .forward_batch(&self.input_batch(crops)?, Outputs::PROBABILITIES)?
+            .probabilities)
     }
 
     /// Class probabilities for each image of a batch that may mix crops and
-    /// client-normalized images, in order. A crop goes through exactly the
-    /// normalization [`Classifier::classify`] applies, so it gets the same
-    /// answer whichever other images share its batch.
+    /// client-normalized images, in order (see [`Classifier::forward_inputs`]).
     pub fn classify_inputs(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
-        if images.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.probabilities(&self.mixed_input_batch(images)?)
+        Ok(self
+            .forward_inputs(images, Outputs::PROBABILITIES)?
+            .probabilities)
     }
 
     /// The `[N, 3, H, W]` batch for mixed inputs: the crops are normalized as
     /// one batch, the normalized images are packed as another, and the two
     /// are concatenated and put back into request order.
-    fn mixed_input_batch(&self, images: &[ImageInput<'_>]) -> Result<Tensor, ModelError> {
+    pub(super) fn mixed_input_batch(
+        &self,
+        images: &[ImageInput<'_>],
+    ) -> Result<Tensor, ModelError> {
         let mut crops = Vec::new();
         let mut normalized = Vec::new();
         for image in images {
@@ -373,14 +383,6 @@ impl Classifier {
         let side = self.cfg.input_size as i64;
         let host = Tensor::f_from_slice(&packed)?.f_view([images.len() as i64, 3, side, side])?;
         Ok(self.upload(host)?)
-    }
-
-    /// Softmax over the logits of a normalized batch, one vector per image.
-    fn probabilities(&self, batch: &Tensor) -> Result<Vec<Vec<f32>>, ModelError> {
-        let probabilities = self.logits(batch)?.f_softmax(-1, Kind::Float)?;
-        let classes = self.cfg.num_classes;
-        let flat = tensor_to_vec(&probabilities)?;
-        Ok(flat.chunks_exact(classes).map(<[f32]>::to_vec).collect())
     }
 }
 

@@ -70,6 +70,13 @@ impl SeResNeXt {
 
     /// Logits `[N, num_classes]` for a normalized `[N, 3, H, W]` batch.
     pub(crate) fn forward(&self, x: &Tensor) -> Result<Tensor, TchError> {
+        self.head(&self.pooled(x)?)
+    }
+
+    /// The globally average-pooled output of the last stage, `[N, 2048]`:
+    /// timm's `forward_head(forward_features(x), pre_logits=True)`, the
+    /// image's embedding.
+    pub(crate) fn pooled(&self, x: &Tensor) -> Result<Tensor, TchError> {
         let mut x =
             self.stem
                 .forward(x)?
@@ -78,7 +85,11 @@ impl SeResNeXt {
         for block in self.stages.iter().flatten() {
             x = block.forward(&x)?;
         }
-        let pooled = x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)?;
+        x.f_mean_dim([2i64, 3].as_slice(), false, None::<Kind>)
+    }
+
+    /// The classifier: logits `[N, num_classes]` for [`pooled`](Self::pooled) features.
+    pub(crate) fn head(&self, pooled: &Tensor) -> Result<Tensor, TchError> {
         pooled.f_linear(&self.fc_weight, Some(&self.fc_bias))
     }
 

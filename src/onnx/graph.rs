@@ -14,13 +14,19 @@ use ort::operator::Attribute;
 use ort::value::{Outlet, Shape, SymbolicDimensions, Tensor, TensorElementType, ValueType};
 
 use super::params::{FoldedConv, Param, ParamSource};
-use crate::model::{se_reduced_channels, ArchSpec, PretrainedCfg, EXPANSION, STEM_CHANNELS};
+use crate::model::{
+    se_reduced_channels, ArchSpec, PretrainedCfg, EXPANSION, FEATURE_DIM, STEM_CHANNELS,
+};
 
 /// The graph's inputs and outputs, by name.
 pub const CROPS: &str = "crops";
 pub const NORMALIZED: &str = "normalized";
 pub const LOGITS: &str = "logits";
 pub const PROBABILITIES: &str = "probabilities";
+/// The pooled pre-logits features, `[N, 2048]`: the input of `fc`, an
+/// output too so an embedding costs no second pass (and, when a run does
+/// not select it, nothing at all).
+pub const FEATURES: &str = "features";
 
 /// `TensorProto.FLOAT` in ONNX's own numbering (Cast's `to` attribute).
 const ONNX_FLOAT: i64 = 1;
@@ -50,6 +56,11 @@ pub fn build(params: &mut ParamSource, arch: ArchSpec, cfg: &PretrainedCfg) -> o
             PROBABILITIES,
             TensorElementType::Float32,
             [-1, cfg.num_classes as i64],
+        ),
+        tensor_outlet(
+            FEATURES,
+            TensorElementType::Float32,
+            [-1, FEATURE_DIM as i64],
         ),
     ])?;
     let input = builder.preprocess(cfg)?;
@@ -299,13 +310,13 @@ impl Builder<'_> {
         self.node("Mul", &format!("{key}.out"), &[x, &gate], vec![])
     }
 
-    /// Global average pool, the classifier, and softmax.
+    /// Global average pool (the [`FEATURES`] output), the classifier, and softmax.
     fn head(&mut self, features: &str, num_classes: usize) -> ort::Result<()> {
-        let channels = STEM_CHANNELS * 8 * EXPANSION;
+        let channels = FEATURE_DIM;
         let pooled = self.node("GlobalAveragePool", "pool", &[features], vec![])?;
         let flat = self.node(
             "Flatten",
-            "pool.flat",
+            FEATURES,
             &[&pooled],
             vec![Attribute::new("axis", 1i64)?],
         )?;

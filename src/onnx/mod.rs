@@ -17,11 +17,14 @@ use std::time::Instant;
 
 use ort::ep;
 use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
+use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::TensorRef;
 
 use crate::config::{GraphOptimization, OnnxRuntimeConfig};
-use crate::model::{Engine, ImageInput, LoadPhases, ModelError, ModelId, PretrainedCfg};
+use crate::model::{
+    Engine, Forward, ImageInput, LoadPhases, ModelError, ModelId, Outputs, PretrainedCfg,
+    FEATURE_DIM,
+};
 use crate::weights;
 use params::ParamSource;
 pub use runtime::RuntimeError;
@@ -146,6 +149,31 @@ impl OnnxClassifier {
 
     /// Logits `[N · num_classes]` for already-normalized `[N, 3, H, W]` fp32 input.
     pub fn logits_from_normalized(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        self.flat_from_normalized(input, graph::LOGITS, self.cfg.num_classes)
+    }
+
+    /// Pooled features `[N · FEATURE_DIM]` for already-normalized
+    /// `[N, 3, H, W]` fp32 input: timm's
+    /// `forward_head(forward_features(x), pre_logits=True)`.
+    pub fn features_from_normalized(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        self.flat_from_normalized(input, graph::FEATURES, FEATURE_DIM)
+    }
+
+    /// Logits `[N · num_classes]` for 8-bit HWC crops.
+    pub fn logits(&self, crops: &[&[u8]]) -> Result<Vec<f32>, ModelError> {
+        let images: Vec<ImageInput<'_>> = crops.iter().map(|crop| ImageInput::Crop(crop)).collect();
+        let mut outputs = self.run(&images, &[(graph::LOGITS, self.cfg.num_classes)])?;
+        Ok(outputs.remove(0).concat())
+    }
+
+    /// The graph output `output` (`width` values an image) for a flat
+    /// normalized batch, flat.
+    fn flat_from_normalized(
+        &self,
+        input: &[f32],
+        output: &str,
+        width: usize,
+    ) -> Result<Vec<f32>, ModelError> {
         let per_image = self.input_len();
         if input.is_empty() || !input.len().is_multiple_of(per_image) {
             return Err(self.bad_normalized(input.len()));
@@ -154,13 +182,8 @@ impl OnnxClassifier {
             .chunks_exact(per_image)
             .map(ImageInput::Normalized)
             .collect();
-        self.run(&images, graph::LOGITS)
-    }
-
-    /// Logits `[N · num_classes]` for 8-bit HWC crops.
-    pub fn logits(&self, crops: &[&[u8]]) -> Result<Vec<f32>, ModelError> {
-        let images: Vec<ImageInput<'_>> = crops.iter().map(|crop| ImageInput::Crop(crop)).collect();
-        self.run(&images, graph::LOGITS)
+        let mut outputs = self.run(&images, &[(output, width)])?;
+        Ok(outputs.remove(0).concat())
     }
 
     fn bad_normalized(&self, actual: usize) -> ModelError {
@@ -171,9 +194,15 @@ impl OnnxClassifier {
         }
     }
 
-    /// Runs one batch and returns the graph output `output`
-    /// (`[N · num_classes]`), rows in the order of `images`.
-    fn run(&self, images: &[ImageInput<'_>], output: &str) -> Result<Vec<f32>, ModelError> {
+    /// Runs one batch and returns each of the graph `outputs` (a name and
+    /// its values per image), one row per image in the order of `images`.
+    /// ONNX Runtime fetches only the outputs named, so a batch that wants no
+    /// features copies none.
+    fn run(
+        &self,
+        images: &[ImageInput<'_>],
+        outputs: &[(&str, usize)],
+    ) -> Result<Vec<Vec<Vec<f32>>>, ModelError> {
         let expected = self.input_len();
         let side = self.cfg.input_size as usize;
         let (mut crops, mut normalized) = (Vec::new(), Vec::new());
@@ -207,22 +236,30 @@ impl OnnxClassifier {
         let normalized =
             TensorRef::from_array_view(([normalized_count, 3, side, side], normalized.as_slice()))
                 .map_err(engine_error)?;
+        let selection = select(outputs.iter().map(|(name, _)| *name))?;
         let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
-        let outputs = session
-            .run(ort::inputs![graph::CROPS => crops, graph::NORMALIZED => normalized])
+        let results = session
+            .run_with_options(
+                ort::inputs![graph::CROPS => crops, graph::NORMALIZED => normalized],
+                &selection,
+            )
             .map_err(engine_error)?;
-        let (_, values) = outputs[output]
-            .try_extract_tensor::<f32>()
-            .map_err(engine_error)?;
-        let rows: Vec<&[f32]> = values.chunks_exact(self.cfg.num_classes).collect();
-        Ok(positions
+        outputs
             .iter()
-            .flat_map(|slot| match *slot {
-                Slot::Crop(index) => rows[index],
-                Slot::Normalized(index) => rows[crop_count + index],
+            .map(|&(name, width)| {
+                let (_, values) = results[name]
+                    .try_extract_tensor::<f32>()
+                    .map_err(engine_error)?;
+                let rows: Vec<&[f32]> = values.chunks_exact(width).collect();
+                Ok(positions
+                    .iter()
+                    .map(|slot| match *slot {
+                        Slot::Crop(index) => rows[index].to_vec(),
+                        Slot::Normalized(index) => rows[crop_count + index].to_vec(),
+                    })
+                    .collect())
             })
-            .copied()
-            .collect())
+            .collect()
     }
 }
 
@@ -231,6 +268,16 @@ impl OnnxClassifier {
 enum Slot {
     Crop(usize),
     Normalized(usize),
+}
+
+/// Run options that fetch exactly the graph outputs `names`.
+fn select<'a>(
+    names: impl Iterator<Item = &'a str>,
+) -> Result<RunOptions<HasSelectedOutputs>, ModelError> {
+    let selector = names.fold(OutputSelector::no_default(), OutputSelector::with);
+    Ok(RunOptions::new()
+        .map_err(engine_error)?
+        .with_outputs(selector))
 }
 
 /// Session options from the settings: threads, spinning, arena, optimization.
@@ -270,15 +317,22 @@ impl Engine for OnnxClassifier {
         OnnxClassifier::input_len(self)
     }
 
-    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn forward(&self, images: &[ImageInput<'_>], outputs: Outputs) -> Result<Forward, ModelError> {
         if images.is_empty() {
-            return Ok(Vec::new());
+            return Ok(Forward {
+                probabilities: Vec::new(),
+                features: outputs.features.then(Vec::new),
+            });
         }
-        let probabilities = self.run(images, graph::PROBABILITIES)?;
-        Ok(probabilities
-            .chunks_exact(self.cfg.num_classes)
-            .map(<[f32]>::to_vec)
-            .collect())
+        let mut wanted = vec![(graph::PROBABILITIES, self.cfg.num_classes)];
+        if outputs.features {
+            wanted.push((graph::FEATURES, FEATURE_DIM));
+        }
+        let mut results = self.run(images, &wanted)?.into_iter();
+        Ok(Forward {
+            probabilities: results.next().unwrap_or_default(),
+            features: results.next(),
+        })
     }
 
     fn load_phases(&self) -> LoadPhases {

@@ -121,3 +121,31 @@ fn a_checkpoint_for_another_variant_names_what_does_not_fit() {
     );
     assert_eq!(unexpected, ["extra.weight"]);
 }
+
+#[test]
+fn features_come_back_in_request_order_from_a_mixed_batch() {
+    let model = random_model();
+    let len = model.input_len();
+    let (first, second) = (crop(1, len), crop(2, len));
+    let second_normalized = normalized(&second, &model.cfg);
+    let mixed = model
+        .forward(
+            &[
+                ImageInput::Normalized(&second_normalized),
+                ImageInput::Crop(&first),
+            ],
+            Outputs::WITH_FEATURES,
+        )
+        .expect("mixed batch");
+    let features = mixed.features.expect("asked for");
+    let alone = model
+        .forward(&[ImageInput::Crop(&first)], Outputs::WITH_FEATURES)
+        .expect("alone")
+        .features
+        .expect("asked for");
+    assert_eq!(features.len(), 2);
+    assert_eq!(features[1].len(), FEATURE_DIM);
+    let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
+    assert!(close(&features[1], &alone[0]));
+    assert!(!close(&features[0], &features[1]));
+}

@@ -1,4 +1,6 @@
-//! [`ModelInput`]: what one queued item of a model's batch queue carries.
+//! What one queued item of a model's batch queue carries ([`ImageJob`]: an
+//! image, [`ModelInput`], and what its request wants back) and what a
+//! replica answers for it ([`ImageResult`]).
 
 use crate::model::ImageInput;
 use crate::preprocess::PreparedImage;
@@ -25,4 +27,31 @@ impl ModelInput {
             Self::Normalized(values) => ImageInput::Normalized(values),
         }
     }
+}
+
+/// One image in a model's queue, and whether its request wants its
+/// features (an embedding, a V2 `features` output) besides the
+/// probabilities. Predict and embed requests share the queue, so a batch
+/// may hold both; the replica asks the engine for features only when some
+/// job of the batch wants them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ImageJob {
+    pub input: ModelInput,
+    /// Answer with the pooled features too.
+    pub features: bool,
+}
+
+impl ImageJob {
+    pub fn new(input: ModelInput, features: bool) -> Self {
+        Self { input, features }
+    }
+}
+
+/// A replica's answer for one [`ImageJob`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ImageResult {
+    /// `num_classes` class probabilities.
+    pub probabilities: Vec<f32>,
+    /// The pooled pre-logits features, when the job asked for them.
+    pub features: Option<Vec<f32>>,
 }

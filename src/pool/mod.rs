@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 pub use buckets::{batch_buckets, plan_chunks, Chunk};
-pub use input::ModelInput;
+pub use input::{ImageJob, ImageResult, ModelInput};
 pub use observer::MetricsObserver;
 pub use resolve::{published_file, resolve_weights, ResolveError, ResolvedWeights};
 pub use state::ModelState;
@@ -29,8 +29,9 @@ use crate::metrics::Metrics;
 use crate::model::{place_replicas_here, Engine, ModelError, ModelId};
 
 /// The queue between the request side and a model's replicas: preprocessed
-/// crops or client-normalized images in, probability vectors out.
-pub type ImageQueue = BatchQueue<ModelInput, Vec<f32>>;
+/// crops or client-normalized images in, probability vectors (and features,
+/// for the jobs that want them) out.
+pub type ImageQueue = BatchQueue<ImageJob, ImageResult>;
 
 /// Prepares a replica's engine for the device it was placed on, in two
 /// steps: the loader reads and parses the weights on the replica's own

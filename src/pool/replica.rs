@@ -15,10 +15,10 @@ use std::time::Instant;
 use super::buckets::{batch_buckets, plan_chunks};
 use super::cpu_thread::Runner;
 use super::device_turn::take_turn;
-use super::{ImageQueue, ModelInput, ModelState, ReplicaSpec};
+use super::{ImageJob, ImageQueue, ImageResult, ModelState, ReplicaSpec};
 use crate::batching::Batch;
 use crate::metrics::Metrics;
-use crate::model::{engine_thread_guard, Engine, ImageInput, ModelError};
+use crate::model::{engine_thread_guard, Engine, ImageInput, ModelError, Outputs};
 
 /// Runs one replica to completion: load, warm, serve.
 pub(super) fn run_replica(
@@ -162,7 +162,7 @@ fn serve(spec: &ReplicaSpec, queue: &ImageQueue, state: &ModelState, metrics: &M
 /// The span a batch runs in. It follows from the span of every request whose
 /// images it holds, so what is logged while it runs (an out-of-memory split,
 /// a failure) can be traced to those requests' ids.
-fn batch_span(model: &'static str, batch: &Batch<ModelInput, Vec<f32>>) -> tracing::Span {
+fn batch_span(model: &'static str, batch: &Batch<ImageJob, ImageResult>) -> tracing::Span {
     let span = tracing::info_span!("batch", model, size = batch.len());
     for request in batch.item_spans() {
         span.follows_from(request);
@@ -230,27 +230,42 @@ fn warm_up_crop(len: usize) -> Vec<u8> {
         .collect()
 }
 
-/// Classifies `images` (crops and client-normalized images, possibly mixed)
-/// (on a GPU padded with blank crops to a warmed shape; on a CPU as it is).
+/// Runs `jobs` (crops and client-normalized images, possibly mixed) in one
+/// forward pass per chunk (on a GPU padded with blank crops to a warmed
+/// shape; on a CPU as it is). Features are computed for a chunk only when
+/// one of its jobs wants them, and handed only to those jobs.
 fn run_batch(
     engine: &dyn Engine,
-    images: &[ModelInput],
+    jobs: &[ImageJob],
     buckets: &[usize],
     pad_to_bucket: bool,
-) -> Result<Vec<Vec<f32>>, String> {
+) -> Result<Vec<ImageResult>, String> {
     let blank = vec![0u8; engine.input_len()];
     let mut forward = |range: Range<usize>, shape: usize| {
-        let count = range.len();
-        let mut inputs: Vec<ImageInput<'_>> = images[range]
-            .iter()
-            .map(ModelInput::as_image_input)
-            .collect();
+        let jobs = &jobs[range];
+        let mut inputs: Vec<ImageInput<'_>> =
+            jobs.iter().map(|job| job.input.as_image_input()).collect();
         inputs.resize(shape, ImageInput::Crop(&blank));
-        let mut probabilities = engine.classify(&inputs).map_err(|e| e.to_string())?;
-        probabilities.truncate(count);
-        Ok(probabilities)
+        let outputs = Outputs {
+            features: jobs.iter().any(|job| job.features),
+        };
+        let forward = engine
+            .forward(&inputs, outputs)
+            .map_err(|e| e.to_string())?;
+        let mut features = forward.features.map(Vec::into_iter);
+        Ok(jobs
+            .iter()
+            .zip(forward.probabilities)
+            .map(|(job, probabilities)| {
+                let own = features.as_mut().and_then(Iterator::next);
+                ImageResult {
+                    probabilities,
+                    features: own.filter(|_| job.features),
+                }
+            })
+            .collect())
     };
-    run_in_chunks(0..images.len(), buckets, pad_to_bucket, &mut forward)
+    run_in_chunks(0..jobs.len(), buckets, pad_to_bucket, &mut forward)
 }
 
 /// Runs the images `range` through `forward(images, shape)` in the chunks

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use super::*;
 use crate::batching::{BatchError, BatcherConfig, NoopObserver};
-use crate::pool::batch_buckets;
+use crate::model::{Forward, Outputs};
+use crate::pool::{batch_buckets, ModelInput};
 
 const OOM: &str = "CUDA out of memory. Tried to allocate 2.00 GiB (GPU 0; 15.78 GiB total)";
 
@@ -131,9 +132,12 @@ impl Engine for BrokenDevice {
     fn input_len(&self) -> usize {
         1
     }
-    fn classify(&self, images: &[ImageInput<'_>]) -> Result<Vec<Vec<f32>>, ModelError> {
+    fn forward(&self, images: &[ImageInput<'_>], _outputs: Outputs) -> Result<Forward, ModelError> {
         match images[0] {
-            ImageInput::Crop(_) => Ok(vec![vec![1.0]; images.len()]),
+            ImageInput::Crop(_) => Ok(Forward {
+                probabilities: vec![vec![1.0]; images.len()],
+                features: None,
+            }),
             ImageInput::Normalized(_) => Err(ModelError::Engine(
                 "CUDA error: an illegal memory access was encountered".to_owned(),
             )),
@@ -162,10 +166,16 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
     };
     let threads = crate::pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).unwrap();
     let first = queue
-        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+        .try_submit(
+            vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
+            None,
+        )
         .unwrap();
     let second = queue
-        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+        .try_submit(
+            vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
+            None,
+        )
         .unwrap();
     let first = first.wait().await;
     assert!(
@@ -239,7 +249,10 @@ fn a_batch_span_follows_from_the_span_of_every_request_it_serves() {
             let _entered = span.enter();
             pending.push(
                 queue
-                    .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+                    .try_submit(
+                        vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
+                        None,
+                    )
                     .unwrap(),
             );
         }
@@ -271,7 +284,10 @@ async fn a_panicking_replica_thread_leaves_its_model_not_ready_and_answers_the_q
     state.replica_ready("cpu".into());
     let metrics = Metrics::new().unwrap();
     let queued = queue
-        .try_submit(vec![ModelInput::Normalized(vec![0.0])], None)
+        .try_submit(
+            vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
+            None,
+        )
         .unwrap();
     let ran = Mutex::new(false);
     contain_panic("m", &queue, &state, &metrics, || {
@@ -284,4 +300,60 @@ async fn a_panicking_replica_thread_leaves_its_model_not_ready_and_answers_the_q
     assert!(failure.contains("panicked: injected"), "{failure}");
     // No replica is left to serve it: answered now, not at its deadline.
     assert_eq!(queued.wait().await, vec![Err(BatchError::Aborted)]);
+}
+
+/// Records what each forward pass was asked for; every image's features
+/// are its pass's index, so a test can see which pass served which job.
+#[derive(Default)]
+struct Recording {
+    asked: Mutex<Vec<Outputs>>,
+}
+
+impl Engine for Recording {
+    fn device_label(&self) -> String {
+        "cpu".to_owned()
+    }
+    fn pads_to_warm_shapes(&self) -> bool {
+        false
+    }
+    fn input_len(&self) -> usize {
+        1
+    }
+    fn forward(&self, images: &[ImageInput<'_>], outputs: Outputs) -> Result<Forward, ModelError> {
+        self.asked.lock().unwrap().push(outputs);
+        let rows = |value: f32| vec![vec![value]; images.len()];
+        Ok(Forward {
+            probabilities: rows(1.0),
+            features: outputs.features.then(|| rows(2.0)),
+        })
+    }
+}
+
+#[test]
+fn features_are_computed_only_for_batches_that_want_them_and_go_only_to_those_jobs() {
+    let engine = Recording::default();
+    let job = |features| ImageJob::new(ModelInput::Normalized(vec![0.0]), features);
+    let buckets = batch_buckets(4);
+
+    let predict_only = run_batch(&engine, &[job(false), job(false)], &buckets, false).unwrap();
+    assert!(predict_only.iter().all(|result| result.features.is_none()));
+    assert_eq!(
+        engine.asked.lock().unwrap().pop(),
+        Some(Outputs::PROBABILITIES)
+    );
+
+    let mixed = run_batch(
+        &engine,
+        &[job(false), job(true), job(false)],
+        &buckets,
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        engine.asked.lock().unwrap().as_slice(),
+        [Outputs::WITH_FEATURES]
+    );
+    let features: Vec<_> = mixed.iter().map(|result| result.features.clone()).collect();
+    assert_eq!(features, [None, Some(vec![2.0]), None]);
+    assert!(mixed.iter().all(|result| result.probabilities == [1.0]));
 }

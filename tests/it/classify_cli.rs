@@ -120,3 +120,58 @@ fn a_checkpoint_for_another_variant_names_the_mismatched_tensors() {
         "{stderr}"
     );
 }
+
+#[test]
+fn embed_writes_each_images_unit_embedding_matching_timm() {
+    let weights = fixture_path("models/gluon_seresnext50_32x4d.safetensors");
+    let expected = crate::support::embeddings::timm_features("gluon_seresnext50_32x4d");
+    let names = ["camera_gray.png", "chelsea.jpg"];
+    let photos: Vec<_> = names
+        .iter()
+        .map(|name| fixture_path(&format!("photos/{name}")))
+        .collect();
+    let indices: Vec<usize> = names
+        .iter()
+        .map(|name| {
+            manifest()
+                .photos
+                .iter()
+                .position(|photo| photo.file.ends_with(name))
+                .unwrap()
+        })
+        .collect();
+    let weights_arg = weights.to_str().unwrap();
+    let mut args = vec![
+        "--model",
+        "gluon_seresnext50_32x4d",
+        "--weights",
+        weights_arg,
+    ];
+    args.extend(["--device", "cpu", "--engine", "onnxruntime", "--embed"]);
+    args.extend(photos.iter().map(|photo| photo.to_str().unwrap()));
+    let output = classify(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 2);
+    for ((line, index), name) in lines.iter().zip(indices).zip(names) {
+        let embedding: Vec<f32> = line["embedding"]
+            .as_array()
+            .expect("an embedding")
+            .iter()
+            .map(|v| v.as_f64().unwrap() as f32)
+            .collect();
+        use crate::support::embeddings::{cosine, min_cosine, norm};
+        assert!((norm(&embedding) - 1.0).abs() < 1e-5, "{name}");
+        let similarity = cosine(&embedding, &expected[index]);
+        assert!(similarity >= min_cosine(name), "{name}: {similarity}");
+        assert!(line["top_k"].is_array(), "{name}: top_k still written");
+    }
+}

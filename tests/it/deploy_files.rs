@@ -19,7 +19,7 @@ use std::process::{Command, Output};
 use serde_json::Value as Json;
 use serde_yaml_ng::Value as Yaml;
 use seresnext_serve::config::{Config, WeightsSource};
-use seresnext_serve::metrics::Metrics;
+use seresnext_serve::metrics::{Metrics, Task};
 use seresnext_serve::model::ModelId;
 
 fn repo() -> PathBuf {
@@ -85,7 +85,7 @@ fn duration_ms(value: &str) -> u64 {
 fn exported_families() -> BTreeMap<String, String> {
     let metrics = Metrics::new().expect("metrics");
     metrics.register_model(support::server::MODEL);
-    metrics.count_request(support::server::MODEL, 200);
+    metrics.count_request(support::server::MODEL, Task::Predict, 200);
     metrics
         .render()
         .lines()

@@ -70,7 +70,10 @@ async fn tritonclient_gets_the_v1_answers_through_every_v2_path() {
     );
     assert_eq!(
         metadata["outputs"],
-        json!([{"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]}])
+        json!([
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]},
+            {"name": "features", "datatype": "FP32", "shape": [-1, 2048]},
+        ])
     );
     assert_eq!(report["unknown_model_error"]["status"], "404");
 

@@ -16,6 +16,8 @@ mod classify_cli;
 mod contract;
 mod deploy_files;
 mod devices;
+mod embed;
+mod embedding_parity;
 mod failover;
 mod fuzz_regression;
 mod hardening;

@@ -166,8 +166,8 @@ pub fn parse_json(body: &[u8], max_images: usize) -> Result<ParsedBody, RequestE
     Ok(ParsedBody { images, params })
 }
 
-/// `parameters`: `top_k` and `timeout_ms`. Unknown keys are refused so a
-/// typo is not silently ignored.
+/// `parameters`: `top_k` (:predict), `normalize` (:embed) and `timeout_ms`.
+/// Unknown keys are refused so a typo is not silently ignored.
 fn json_params(parameters: Map<String, Value>) -> Result<Params, RequestError> {
     let mut params = Params::default();
     for (key, value) in parameters {
@@ -179,6 +179,13 @@ fn json_params(parameters: Map<String, Value>) -> Result<Params, RequestError> {
                         .ok_or_else(|| RequestError::InvalidTopK(value.to_string()))?,
                 );
             }
+            "normalize" => {
+                params.normalize = Some(value.as_bool().ok_or_else(|| {
+                    RequestError::InvalidParameter(format!(
+                        "normalize must be true or false, not {value}"
+                    ))
+                })?);
+            }
             "timeout_ms" => {
                 let ms = value
                     .as_u64()
@@ -188,7 +195,7 @@ fn json_params(parameters: Map<String, Value>) -> Result<Params, RequestError> {
             }
             other => {
                 return Err(RequestError::InvalidParameter(format!(
-                    "unknown parameter {other:?}; known: top_k, timeout_ms"
+                    "unknown parameter {other:?}; known: top_k, normalize, timeout_ms"
                 )))
             }
         }
@@ -252,6 +259,10 @@ mod tests {
             (
                 r#"{"instances": [{"b64": "aGk="}], "parameters": {"top_k": 2.5}}"#,
                 "invalid_top_k",
+            ),
+            (
+                r#"{"instances": [{"b64": "aGk="}], "parameters": {"normalize": "yes"}}"#,
+                "invalid_parameter",
             ),
             (
                 r#"{"instances": [{"b64": "aGk="}], "parameters": {"timeout_ms": 0}}"#,

@@ -5,7 +5,8 @@ use serde::Serialize;
 
 use crate::config::{EngineKind, Precision, WarmupMode};
 use crate::http::respond::TimingMs;
-use crate::infer::{ClassScore, PredictOutput};
+use crate::infer::{ClassScore, EmbedOutput, PredictOutput};
+use crate::model::FEATURE_DIM;
 
 /// `POST /v1/models/{model}:predict` → 200.
 #[derive(Debug, Serialize)]
@@ -40,6 +41,40 @@ impl From<PredictOutput> for PredictResponse {
                 .into_iter()
                 .map(|top_k| Prediction { top_k })
                 .collect(),
+            timing: output.timing.into(),
+            batch_sizes: output.batch_sizes,
+            random_weights: output.random_weights,
+        }
+    }
+}
+
+/// `POST /v1/models/{model}:embed` → 200.
+#[derive(Debug, Serialize)]
+pub struct EmbedResponse {
+    /// The canonical model id, whichever alias the client used.
+    pub model_name: &'static str,
+    /// Values in each embedding (2048 for every served architecture).
+    pub dim: usize,
+    /// Whether each embedding was scaled to unit L2 norm.
+    pub normalized: bool,
+    /// One embedding per image, in request order.
+    pub embeddings: Vec<Vec<f32>>,
+    pub timing: TimingMs,
+    /// Size of the batch each image ran in, in image order (predict and
+    /// embed requests share batches).
+    pub batch_sizes: Vec<usize>,
+    /// As in [`PredictResponse`].
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub random_weights: bool,
+}
+
+impl From<EmbedOutput> for EmbedResponse {
+    fn from(output: EmbedOutput) -> Self {
+        Self {
+            model_name: output.model.name(),
+            dim: FEATURE_DIM,
+            normalized: output.normalized,
+            embeddings: output.embeddings,
             timing: output.timing.into(),
             batch_sizes: output.batch_sizes,
             random_weights: output.random_weights,

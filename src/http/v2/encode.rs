@@ -9,11 +9,12 @@ use axum::Json;
 
 use super::binary::{encode_bytes_elements, encode_f32s, HEADER_LENGTH};
 use super::dto::{BinaryParameters, InferResponse, OutputData, OutputTensor};
-use super::request::{OutputSpec, PROBABILITIES_OUTPUT};
+use super::request::{OutputKind, OutputSpec};
 use super::MODEL_VERSION;
 use crate::http::error::ApiError;
 use crate::http::respond::{timing_headers, TimingMs};
 use crate::infer::{top_k, ClassifyOutput, InferError};
+use crate::model::FEATURE_DIM;
 
 /// 200 with the requested outputs: all JSON (`application/json`), or a JSON
 /// header followed by the binary outputs (`application/octet-stream` and
@@ -59,13 +60,22 @@ pub(super) fn respond(
 fn output_tensor(output: &ClassifyOutput, spec: OutputSpec, binary: &mut Vec<u8>) -> OutputTensor {
     let count = output.probabilities.len();
     let classes = output.model.pretrained_cfg().num_classes;
+    // The facade fills `features` whenever the request asked for them.
+    let rows: &[Vec<f32>] = match spec.kind {
+        OutputKind::Probabilities => &output.probabilities,
+        OutputKind::Features => output.features.as_deref().unwrap_or_default(),
+    };
+    let width = match spec.kind {
+        OutputKind::Probabilities => classes,
+        OutputKind::Features => FEATURE_DIM,
+    };
     let (datatype, shape, classes_text) = match spec.classification {
-        None => ("FP32", [count, classes], None),
+        None => ("FP32", [count, width], None),
         Some(k) => ("BYTES", [count, k], Some(classification(output, k))),
     };
     let (parameters, data) = if spec.binary {
         let bytes = match &classes_text {
-            None => encode_f32s(output.probabilities.iter().map(Vec::as_slice)),
+            None => encode_f32s(rows.iter().map(Vec::as_slice)),
             Some(texts) => encode_bytes_elements(texts.iter().map(String::as_bytes)),
         };
         let binary_data_size = bytes.len();
@@ -73,13 +83,13 @@ fn output_tensor(output: &ClassifyOutput, spec: OutputSpec, binary: &mut Vec<u8>
         (Some(BinaryParameters { binary_data_size }), None)
     } else {
         let data = match classes_text {
-            None => OutputData::Numbers(output.probabilities.concat()),
+            None => OutputData::Numbers(rows.concat()),
             Some(texts) => OutputData::Strings(texts),
         };
         (None, Some(data))
     };
     OutputTensor {
-        name: PROBABILITIES_OUTPUT,
+        name: spec.kind.name(),
         datatype,
         shape,
         parameters,

@@ -9,8 +9,9 @@
 //! - `POST /v2/models/{model}/infer`: encoded images (`BYTES`) or
 //!   client-normalized ones (`FP32`) in, probabilities (`FP32 [N, C]`) or,
 //!   with the classification extension, `BYTES [N, K]` strings
-//!   `"<probability>:<class id>:<label>"` out; JSON or binary tensor data
-//!   both ways.
+//!   `"<probability>:<class id>:<label>"` out, and on request the pooled
+//!   features (`features`, `FP32 [N, 2048]`) beside or instead of them;
+//!   JSON or binary tensor data both ways.
 //!
 //! `/v2/health/{live,ready}` are in `health`. Errors have the same
 //! `{"error", "error_type"}` body and statuses as V1 (the protocol's error
@@ -24,8 +25,8 @@ use axum::Json;
 use self::binary::{split_body, HEADER_LENGTH};
 use self::dto::{ModelMetadataV2, ModelReadyV2, ServerMetadata, TensorMetadata};
 use self::request::{
-    parse_infer, InferCall, ModelShape, Target, IMAGE_BYTES_INPUT, NORMALIZED_INPUT,
-    PROBABILITIES_OUTPUT,
+    parse_infer, InferCall, ModelShape, Target, FEATURES_OUTPUT, IMAGE_BYTES_INPUT,
+    NORMALIZED_INPUT, PROBABILITIES_OUTPUT,
 };
 use super::error::{ApiError, RequestError};
 use super::extract::{buffer, client_key, parse_timeout_header, ServedModel, TIMEOUT_HEADER};
@@ -33,6 +34,8 @@ use super::respond::{retry_soon, RequestCounter, UNKNOWN_MODEL_LABEL};
 use super::AppState;
 use crate::config::EngineKind;
 use crate::infer::{ClassifyRequest, ModelInfo, Readiness};
+use crate::metrics::Task;
+use crate::model::FEATURE_DIM;
 
 pub(super) mod binary;
 mod data;
@@ -91,7 +94,10 @@ fn tensor_metadata(model: &ModelInfo) -> ModelMetadataV2 {
             tensor(IMAGE_BYTES_INPUT, "BYTES", &[-1]),
             tensor(NORMALIZED_INPUT, "FP32", &[-1, 3, side, side]),
         ],
-        outputs: vec![tensor(PROBABILITIES_OUTPUT, "FP32", &[-1, classes])],
+        outputs: vec![
+            tensor(PROBABILITIES_OUTPUT, "FP32", &[-1, classes]),
+            tensor(FEATURES_OUTPUT, "FP32", &[-1, FEATURE_DIM as i64]),
+        ],
     }
 }
 
@@ -132,12 +138,12 @@ pub async fn infer(
     let model = match model {
         Ok(ServedModel(model)) => model,
         Err(error) => {
-            metrics.count_request(UNKNOWN_MODEL_LABEL, error.status().as_u16());
+            metrics.count_request(UNKNOWN_MODEL_LABEL, Task::Predict, error.status().as_u16());
             return Err(error);
         }
     };
     let label = model.name();
-    let mut counter = RequestCounter::new(metrics, label);
+    let mut counter = RequestCounter::new(metrics, label, Task::Predict);
     let cfg = model.pretrained_cfg();
     let target = Target {
         model: model.model,
@@ -149,11 +155,16 @@ pub async fn infer(
     };
     let response = match read_call(&state, target, request).await {
         Ok(call) => {
+            let features = call.wants_features();
+            if features {
+                counter.set_task(Task::Embed);
+            }
             let classify = ClassifyRequest {
                 client: call.client,
                 model: label.to_owned(),
                 images: call.images,
                 timeout: call.timeout,
+                features,
             };
             match state.service.classify(classify).await {
                 Ok(output) => encode::respond(output, call.id, &call.outputs),

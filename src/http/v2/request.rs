@@ -30,8 +30,12 @@ use crate::model::ModelId;
 pub const IMAGE_BYTES_INPUT: &str = "image_bytes";
 /// The input carrying client-normalized images.
 pub const NORMALIZED_INPUT: &str = "input";
-/// The one output: class probabilities, or top-k strings with `classification`.
+/// The class probabilities, or top-k strings with `classification`; the
+/// output a request gets when it names none.
 pub const PROBABILITIES_OUTPUT: &str = "probabilities";
+/// The pooled pre-logits features, FP32 `[N, 2048]`, not normalized: what
+/// `:embed?normalize=false` answers.
+pub const FEATURES_OUTPUT: &str = "features";
 
 /// What the model's shape lets a request send.
 #[derive(Debug, Clone, Copy)]
@@ -53,11 +57,30 @@ pub struct Target {
     pub shape: ModelShape,
 }
 
+/// The model's outputs, by what they hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// [`PROBABILITIES_OUTPUT`].
+    Probabilities,
+    /// [`FEATURES_OUTPUT`].
+    Features,
+}
+
+impl OutputKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Probabilities => PROBABILITIES_OUTPUT,
+            Self::Features => FEATURES_OUTPUT,
+        }
+    }
+}
+
 /// One output as the client asked for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OutputSpec {
+    pub kind: OutputKind,
     /// `Some(k)`: the classification extension's top-k strings instead of
-    /// the probabilities.
+    /// the probabilities (never set for the features).
     pub classification: Option<usize>,
     /// Sent in the binary section rather than as JSON `data`.
     pub binary: bool,
@@ -147,6 +170,7 @@ pub fn parse_infer(body: FramedBody, target: Target) -> Result<InferCall, Reques
     sections.finish()?;
     let outputs = match request.outputs {
         None => vec![OutputSpec {
+            kind: OutputKind::Probabilities,
             classification: None,
             binary: binary_output,
         }],
@@ -371,58 +395,76 @@ fn binary_data_size(name: &str, params: Map<String, Value>) -> Result<Option<usi
     Ok(size)
 }
 
-/// Requested outputs: each must be [`PROBABILITIES_OUTPUT`], once.
+impl InferCall {
+    /// Whether an output needs the images' features.
+    pub fn wants_features(&self) -> bool {
+        self.outputs
+            .iter()
+            .any(|spec| spec.kind == OutputKind::Features)
+    }
+}
+
+/// Requested outputs: [`PROBABILITIES_OUTPUT`] and [`FEATURES_OUTPUT`],
+/// each at most once, in any order.
 fn parse_outputs(
     outputs: Vec<OutputJson>,
     binary_default: bool,
     shape: ModelShape,
 ) -> Result<Vec<OutputSpec>, RequestError> {
-    if outputs.len() > 1 {
-        return Err(tensor_error(format!(
-            "{} outputs requested; the only output is {PROBABILITIES_OUTPUT}, once",
-            outputs.len()
-        )));
-    }
-    outputs
-        .into_iter()
-        .map(|output| {
-            if output.name != PROBABILITIES_OUTPUT {
+    let mut specs: Vec<OutputSpec> = Vec::with_capacity(outputs.len());
+    for output in outputs {
+        let kind = match output.name.as_str() {
+            PROBABILITIES_OUTPUT => OutputKind::Probabilities,
+            FEATURES_OUTPUT => OutputKind::Features,
+            other => {
                 return Err(tensor_error(format!(
-                    "unknown output {:?}; the only output is {PROBABILITIES_OUTPUT}",
-                    output.name
-                )));
+                    "unknown output {other:?}; the outputs are {PROBABILITIES_OUTPUT} \
+                     and {FEATURES_OUTPUT}"
+                )))
             }
-            let mut spec = OutputSpec {
-                classification: None,
-                binary: binary_default,
-            };
-            for (key, value) in output.parameters.unwrap_or_default() {
-                match key.as_str() {
-                    "binary_data" => spec.binary = bool_param(&key, &value)?,
-                    // tritonclient sends no key for "no classification"; 0 means the same.
-                    "classification" => {
-                        spec.classification = match value.as_u64() {
-                            Some(0) => None,
-                            Some(k) if k as usize <= shape.num_classes => Some(k as usize),
-                            _ => {
-                                return Err(RequestError::InvalidParameter(format!(
-                                    "classification must be between 1 and {}, got {value}",
-                                    shape.num_classes
-                                )))
-                            }
+        };
+        if specs.iter().any(|spec| spec.kind == kind) {
+            return Err(tensor_error(format!(
+                "output {} requested twice",
+                kind.name()
+            )));
+        }
+        let mut spec = OutputSpec {
+            kind,
+            classification: None,
+            binary: binary_default,
+        };
+        for (key, value) in output.parameters.unwrap_or_default() {
+            match key.as_str() {
+                "binary_data" => spec.binary = bool_param(&key, &value)?,
+                // tritonclient sends no key for "no classification"; 0 means the same.
+                "classification" if kind == OutputKind::Probabilities => {
+                    spec.classification = match value.as_u64() {
+                        Some(0) => None,
+                        Some(k) if k as usize <= shape.num_classes => Some(k as usize),
+                        _ => {
+                            return Err(RequestError::InvalidParameter(format!(
+                                "classification must be between 1 and {}, got {value}",
+                                shape.num_classes
+                            )))
                         }
                     }
-                    other => {
-                        return Err(RequestError::InvalidParameter(format!(
-                            "output {PROBABILITIES_OUTPUT}: unknown parameter {other:?}; \
-                             known: binary_data, classification"
-                        )))
-                    }
+                }
+                other => {
+                    let known = match kind {
+                        OutputKind::Probabilities => "binary_data, classification",
+                        OutputKind::Features => "binary_data",
+                    };
+                    return Err(RequestError::InvalidParameter(format!(
+                        "output {}: unknown parameter {other:?}; known: {known}",
+                        kind.name()
+                    )));
                 }
             }
-            Ok(spec)
-        })
-        .collect()
+        }
+        specs.push(spec);
+    }
+    Ok(specs)
 }
 
 #[cfg(test)]

@@ -57,6 +57,7 @@ fn json_bytes_elements_are_base64_images() {
     assert_eq!(
         call.outputs,
         [OutputSpec {
+            kind: OutputKind::Probabilities,
             classification: None,
             binary: false
         }]
@@ -92,6 +93,7 @@ fn binary_bytes_elements_are_raw_images_and_shape_n_1_is_accepted() {
     assert_eq!(
         call.outputs,
         [OutputSpec {
+            kind: OutputKind::Probabilities,
             classification: Some(3),
             binary: true
         }]
@@ -167,6 +169,8 @@ fn wrong_datatype_shape_or_name_is_an_invalid_tensor() {
                "outputs": [{"name": "logits"}]}),
         json!({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["aGk="]}],
                "outputs": [{"name": "probabilities"}, {"name": "probabilities"}]}),
+        json!({"inputs": [{"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["aGk="]}],
+               "outputs": [{"name": "features"}, {"name": "probabilities"}, {"name": "features"}]}),
     ];
     for case in cases {
         let error = error_of(json_only(case.clone()));
@@ -336,4 +340,43 @@ fn a_huge_shape_is_refused_by_element_count_without_allocating() {
     let body = json!({"inputs": [{"name": "input", "datatype": "FP32",
                                   "shape": [i64::MAX, 3, 2, 2], "data": [0]}]});
     assert_eq!(error_of(json_only(body)).error_type(), "invalid_tensor");
+}
+
+#[test]
+fn features_may_be_asked_for_beside_or_instead_of_the_probabilities() {
+    let input = json!({"name": "image_bytes", "datatype": "BYTES", "shape": [1], "data": ["aGk="]});
+    let call = parse_infer(
+        json_only(json!({"inputs": [input], "outputs": [
+            {"name": "features", "parameters": {"binary_data": true}},
+            {"name": "probabilities"},
+        ]})),
+        TARGET,
+    )
+    .unwrap();
+    assert!(call.wants_features());
+    let kinds: Vec<_> = call
+        .outputs
+        .iter()
+        .map(|spec| (spec.kind, spec.binary))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (OutputKind::Features, true),
+            (OutputKind::Probabilities, false)
+        ]
+    );
+    let only = parse_infer(
+        json_only(json!({"inputs": [input], "outputs": [{"name": "features"}]})),
+        TARGET,
+    )
+    .unwrap();
+    assert_eq!(only.outputs.len(), 1);
+    assert!(only.wants_features());
+    let default = parse_infer(json_only(json!({"inputs": [input]})), TARGET).unwrap();
+    assert!(!default.wants_features(), "features only when asked for");
+    let error = error_of(json_only(json!({"inputs": [input], "outputs": [
+        {"name": "features", "parameters": {"classification": 3}},
+    ]})));
+    assert_eq!(error.error_type(), "invalid_parameter", "{error}");
 }

@@ -109,7 +109,7 @@ async fn unknown_models_and_routes_are_404() {
 
     let text = metrics_text(&client, &server.base_url).await;
     assert!(
-        text.contains(r#"seresnext_requests_total{model="unknown",status="404"}"#),
+        text.contains(r#"seresnext_requests_total{model="unknown",status="404",task="predict"}"#),
         "unknown models are counted under one label"
     );
     assert!(

@@ -51,7 +51,7 @@ async fn metrics_are_prometheus_text_with_every_family() {
         );
     }
     assert!(text.contains(&format!(
-        r#"seresnext_requests_total{{model="{MODEL}",status="200"}}"#
+        r#"seresnext_requests_total{{model="{MODEL}",status="200",task="predict"}}"#
     )));
     assert!(text.contains(&format!(r#"seresnext_model_ready{{model="{MODEL}"}} 1"#)));
 }
@@ -123,7 +123,7 @@ async fn a_separate_metrics_port_serves_metrics_through_server_start() {
     let text = scrape(&server.client, &format!("{metrics_url}/metrics")).await;
     assert!(
         text.contains(&format!(
-            r#"seresnext_requests_total{{model="{MODEL}",status="200"}} 1"#
+            r#"seresnext_requests_total{{model="{MODEL}",status="200",task="predict"}} 1"#
         )),
         "the request served on the API port is counted here:\n{text}"
     );

@@ -101,7 +101,7 @@ async fn overload_is_shed_at_once_with_503_retry_after_and_counted() {
     );
     assert_eq!(
         count(format!(
-            r#"seresnext_requests_total{{model="{MODEL}",status="503"}} "#
+            r#"seresnext_requests_total{{model="{MODEL}",status="503",task="predict"}} "#
         )),
         shed,
         "every 503 is counted as a request"

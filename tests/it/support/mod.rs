@@ -2,6 +2,7 @@
 //! (scripts/fixtures/make_fixtures.py, with the venv's timm), and the helpers
 //! more than one topic uses.
 
+pub mod embeddings;
 pub mod hostile_inputs;
 pub mod http;
 pub mod kserve;
