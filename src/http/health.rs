@@ -23,6 +23,10 @@ use crate::infer::Readiness;
 pub struct Health {
     /// `alive`, `broken`, `ready`, `loading`, `draining` or `failed`.
     pub status: &'static str,
+    /// Only on liveness answers: the Open Inference Protocol's field, which
+    /// KServe's SDK reads (`is_server_live`) instead of `status`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub live: Option<bool>,
     /// Only on readiness answers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ready: Option<bool>,
@@ -44,6 +48,7 @@ pub async fn live(State(state): State<AppState>) -> Response {
         // The panic message is in the log, not on the wire.
         let body = Health {
             status: "broken",
+            live: Some(false),
             ready: None,
             error: Some("a model replica thread died; the process needs a restart"),
             error_type: Some("replica_lost"),
@@ -53,6 +58,7 @@ pub async fn live(State(state): State<AppState>) -> Response {
     }
     Json(Health {
         status: "alive",
+        live: Some(true),
         ready: None,
         error: None,
         error_type: None,
@@ -68,6 +74,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         Readiness::Ready => {
             let body = Health {
                 status: readiness.status(),
+                live: None,
                 ready: Some(true),
                 error: None,
                 error_type: None,
@@ -83,6 +90,7 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     let loading = (readiness == Readiness::Loading).then(|| state.service.loading_models());
     retry_soon(Health {
         status: readiness.status(),
+        live: None,
         ready: Some(false),
         error: Some(error),
         error_type: readiness.error_type(),

@@ -50,6 +50,7 @@ async fn kserve_sdk_gets_the_v1_answers_through_v1_and_v2() {
     let version = report["sdk_version"].as_str().expect("sdk_version");
     assert!(version.starts_with("0.21."), "kserve {version}");
     let v2 = &report["v2"];
+    assert_eq!(v2["server_live"], true);
     assert_eq!(v2["server_ready"], true);
     assert_eq!(v2["model_ready"], true);
     assert_eq!(v2["unknown_model_ready"], false);

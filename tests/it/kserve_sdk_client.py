@@ -103,6 +103,7 @@ async def refusal(call):
 async def run_v2(url, model, encoded, batch):
     client = InferenceRESTClient(RESTConfig(protocol="v2", timeout=120))
     report = {
+        "server_live": await client.is_server_live(url),
         "server_ready": await client.is_server_ready(url),
         "model_ready": await client.is_model_ready(url, model),
         "unknown_model_ready": await client.is_model_ready(url, "no_such_model"),
