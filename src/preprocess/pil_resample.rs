@@ -188,6 +188,10 @@ pub(super) fn resample_rgb(
     (kernels.vertical)(pass, first_row, rows, row_bytes, out);
 }
 
+/// `transpose_rows`' signature: source, width, first block row, rows in the
+/// block, the columns used, the block.
+type TransposeFn = fn(&[u8], usize, usize, usize, (usize, usize), &mut [u8]);
+
 /// The inner loops, picked once per resize for the CPU at hand: explicit
 /// AVX2 where it exists (the compiler's own vectorization spills the 48
 /// sums to the stack on every tap), portable code elsewhere.
@@ -195,6 +199,8 @@ pub(super) fn resample_rgb(
 struct Kernels {
     /// The 48 output lanes of one column from its taps in a transposed block.
     column: fn(taps: &[u8], weights: &[i32]) -> [u8; 64],
+    /// Source rows into a transposed block (see `transpose_rows`).
+    transpose: TransposeFn,
     vertical: fn(&[u8], usize, &AxisTaps, usize, &mut [u8]),
 }
 
@@ -202,6 +208,7 @@ impl Kernels {
     fn portable() -> Self {
         Self {
             column: column_portable,
+            transpose: transpose_rows,
             vertical: vertical_portable,
         }
     }
@@ -231,7 +238,7 @@ fn horizontal_pass(
     let block = at_least(block, (end_column - first_column) * COLUMN_STRIDE);
     for block_start in (first_row..end_row).step_by(BLOCK_ROWS) {
         let block_rows = BLOCK_ROWS.min(end_row - block_start);
-        transpose_rows(
+        (kernels.transpose)(
             source,
             width,
             block_start,
@@ -272,16 +279,23 @@ fn transpose_rows(
 ) {
     for r in 0..block_rows {
         let row = &source[(block_start + r) * width * 3..][..width * 3];
-        let used = &row[first_column * 3..end_column * 3];
-        let last = end_column - first_column - 1;
-        // Four-byte moves (the fourth byte lands in the next row's lane,
-        // rewritten next), but the last pixel, whose fourth byte would be
-        // past the row.
-        for column in 0..last {
-            let pixel: [u8; 4] = used[column * 3..column * 3 + 4].try_into().expect("4");
-            let at = column * COLUMN_STRIDE + r * 3;
-            block[at..at + 4].copy_from_slice(&pixel);
-        }
+        transpose_row(&row[first_column * 3..end_column * 3], r, 0, block);
+    }
+}
+
+/// One source row's pixels (`used`, the columns a block keeps) from column
+/// `from` on, into lane `r` of the block.
+fn transpose_row(used: &[u8], r: usize, from: usize, block: &mut [u8]) {
+    let last = used.len() / 3 - 1;
+    // Four-byte moves (the fourth byte lands in the next row's lane,
+    // rewritten next), but the last pixel, whose fourth byte would be past
+    // the row.
+    for column in from..last {
+        let pixel: [u8; 4] = used[column * 3..column * 3 + 4].try_into().expect("4");
+        let at = column * COLUMN_STRIDE + r * 3;
+        block[at..at + 4].copy_from_slice(&pixel);
+    }
+    if from <= last {
         let at = last * COLUMN_STRIDE + r * 3;
         block[at..at + 3].copy_from_slice(&used[last * 3..last * 3 + 3]);
     }

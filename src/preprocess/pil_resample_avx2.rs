@@ -11,15 +11,18 @@
 use std::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_cvtepu8_epi32, _mm256_mullo_epi32,
     _mm256_packs_epi32, _mm256_packus_epi16, _mm256_permutevar8x32_epi32, _mm256_set1_epi32,
-    _mm256_setr_epi32, _mm256_srai_epi32, _mm256_storeu_si256, _mm_loadl_epi64,
+    _mm256_setr_epi32, _mm256_srai_epi32, _mm256_storeu_si256, _mm_loadl_epi64, _mm_loadu_si128,
+    _mm_setr_epi8, _mm_shuffle_epi8, _mm_storeu_si128, _mm_unpackhi_epi32, _mm_unpackhi_epi64,
+    _mm_unpacklo_epi32, _mm_unpacklo_epi64,
 };
 
-use super::{clip8, AxisTaps, Kernels, COLUMN_STRIDE, HALF, LANES, PRECISION_BITS};
+use super::{clip8, transpose_row, AxisTaps, Kernels, COLUMN_STRIDE, HALF, LANES, PRECISION_BITS};
 
 /// The AVX2 kernels, where the CPU has AVX2.
 pub(super) fn kernels() -> Option<Kernels> {
     is_x86_feature_detected!("avx2").then_some(Kernels {
         column: column_checked,
+        transpose: transpose_checked,
         vertical: vertical_checked,
     })
 }
@@ -52,6 +55,99 @@ fn vertical_checked(
     // SAFETY: AVX2 was detected (see `kernels`), and every row a tap reads
     // lies inside `pass` (checked above).
     unsafe { vertical(pass, first_row, rows, row_bytes, out) }
+}
+
+fn transpose_checked(
+    source: &[u8],
+    width: usize,
+    block_start: usize,
+    block_rows: usize,
+    (first, end): (usize, usize),
+    block: &mut [u8],
+) {
+    assert!(
+        first < end && end <= width,
+        "columns {first}..{end} of {width}"
+    );
+    assert!(
+        (block_start + block_rows) * width * 3 <= source.len(),
+        "rows past the image"
+    );
+    assert!(
+        block.len() >= (end - first) * COLUMN_STRIDE,
+        "block too small"
+    );
+    // SAFETY: AVX2 was detected (see `kernels`); the bounds the loads and
+    // stores rely on are checked above and in `transpose`.
+    unsafe { transpose(source, width, block_start, block_rows, (first, end), block) }
+}
+
+// A 16-byte store at the last group of rows stays inside a column.
+const _: () = assert!((super::BLOCK_ROWS - 4) * 3 + 16 <= COLUMN_STRIDE);
+
+/// `transpose_rows` four rows by four pixels at a time: each row's four
+/// pixels widened to one 32-bit lane each, a 4 x 4 lane transpose, and each
+/// column's four pixels (12 bytes) stored at once. The four bytes past them
+/// land in the next four rows' lanes, which are written after; the block's
+/// padding takes them after the last rows. What does not fill a 4 x 4 tile,
+/// or whose 16-byte load would pass the end of `source`, goes pixel by
+/// pixel.
+///
+/// # Safety
+/// AVX2, and the bounds `transpose_checked` asserts.
+#[target_feature(enable = "avx2")]
+unsafe fn transpose(
+    source: &[u8],
+    width: usize,
+    block_start: usize,
+    block_rows: usize,
+    (first, end): (usize, usize),
+    block: &mut [u8],
+) {
+    const Z: i8 = -1;
+    let widen = _mm_setr_epi8(0, 1, 2, Z, 3, 4, 5, Z, 6, 7, 8, Z, 9, 10, 11, Z);
+    let narrow = _mm_setr_epi8(0, 1, 2, 4, 5, 6, 8, 9, 10, 12, 13, 14, Z, Z, Z, Z);
+    let columns = end - first;
+    let used = |r: usize| {
+        let start = ((block_start + r) * width + first) * 3;
+        &source[start..start + columns * 3]
+    };
+    let whole_groups = block_rows / 4 * 4;
+    for r0 in (0..whole_groups).step_by(4) {
+        let starts: [usize; 4] =
+            std::array::from_fn(|i| ((block_start + r0 + i) * width + first) * 3);
+        // The group's last row is the one nearest the end of `source`.
+        let room = source.len() - starts[3];
+        let mut c = 0;
+        while c + 4 <= columns && c * 3 + 16 <= room {
+            let [a, b, cc, d] = starts.map(|start| {
+                let pixels = _mm_loadu_si128(source.as_ptr().add(start + c * 3).cast());
+                _mm_shuffle_epi8(pixels, widen)
+            });
+            let (ab_low, ab_high) = (_mm_unpacklo_epi32(a, b), _mm_unpackhi_epi32(a, b));
+            let (cd_low, cd_high) = (_mm_unpacklo_epi32(cc, d), _mm_unpackhi_epi32(cc, d));
+            let by_column = [
+                _mm_unpacklo_epi64(ab_low, cd_low),
+                _mm_unpackhi_epi64(ab_low, cd_low),
+                _mm_unpacklo_epi64(ab_high, cd_high),
+                _mm_unpackhi_epi64(ab_high, cd_high),
+            ];
+            for (j, pixels) in by_column.into_iter().enumerate() {
+                let at = (c + j) * COLUMN_STRIDE + r0 * 3;
+                _mm_storeu_si128(
+                    block.as_mut_ptr().add(at).cast(),
+                    _mm_shuffle_epi8(pixels, narrow),
+                );
+            }
+            c += 4;
+        }
+        for r in r0..r0 + 4 {
+            transpose_row(used(r), r, c, block);
+        }
+    }
+    for r in whole_groups..block_rows {
+        transpose_row(used(r), r, 0, block);
+    }
 }
 
 /// Eight `u8` at `at`, widened to `i32` lanes.

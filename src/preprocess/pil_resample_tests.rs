@@ -124,6 +124,8 @@ fn the_blocked_horizontal_pass_is_the_row_by_row_one() {
             (97, 41, 224, (3, 38)),
             (640, 35, 50, (0, 35)),
             (1, 20, 9, (2, 19)),
+            (60, 30, 20, (0, 22)),
+            (23, 9, 30, (0, 9)),
         ] {
             let source = noise(0x2545_f491_4f6c_dd1d ^ width as u64, width * height * 3);
             for interpolation in [Interpolation::Bicubic, Interpolation::Bilinear] {

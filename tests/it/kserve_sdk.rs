@@ -70,7 +70,10 @@ async fn kserve_sdk_gets_the_v1_answers_through_v1_and_v2() {
     );
     assert_eq!(
         metadata["outputs"],
-        json!([{"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]}])
+        json!([
+            {"name": "probabilities", "datatype": "FP32", "shape": [-1, 1000]},
+            {"name": "features", "datatype": "FP32", "shape": [-1, 2048]},
+        ])
     );
 
     let v1_sdk = &report["v1"];

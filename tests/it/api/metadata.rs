@@ -67,7 +67,11 @@ async fn health_probes_and_their_v2_aliases() {
     for path in ["/healthz", "/v2/health/live"] {
         let answer = get(&client, &server.url(path)).await;
         assert_eq!(answer.status, StatusCode::OK, "{path}");
-        assert_eq!(answer.body, json!({"status": "alive", "live": true}), "{path}");
+        assert_eq!(
+            answer.body,
+            json!({"status": "alive", "live": true}),
+            "{path}"
+        );
     }
     for path in ["/readyz", "/v2/health/ready"] {
         let answer = get(&client, &server.url(path)).await;
