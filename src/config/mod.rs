@@ -24,6 +24,8 @@ mod weights;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod own_model_tests;
+#[cfg(test)]
 mod tests;
 
 pub use choices::{BatchWindow, LogFormat};

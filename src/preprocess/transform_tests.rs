@@ -10,6 +10,7 @@ fn spec(input_size: u32, crop_pct: f64) -> TransformSpec {
     TransformSpec {
         input_size,
         crop_pct,
+        crop_mode: CropMode::Center,
         interpolation: Interpolation::Bicubic,
     }
 }
