@@ -64,13 +64,15 @@ pub fn identify(
             parse_architecture(name).map_err(|r| error("architecture (from config.json)", r))?
         }
         (None, None, Some(id)) => id.architecture(),
-        (None, None, None) => return Err(error(
-            "architecture",
-            format!(
+        (None, None, None) => {
+            return Err(error(
+                "architecture",
+                format!(
                 "not set, and no config.json beside the weights names one; set it to one of: {}",
                 Architecture::accepted_names().join(", ")
             ),
-        )),
+            ))
+        }
     };
 
     let num_classes = match weights {
