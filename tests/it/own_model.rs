@@ -246,6 +246,7 @@ async fn the_server_serves_it_under_its_own_id_labels_classes_and_input() {
         serde_json::json!([3, 256, 256]),
         "{v1}"
     );
+    assert_eq!(v1["input"]["crop_mode"], "squash", "{v1}");
     assert_eq!(v1["num_classes"], 37, "{v1}");
     assert_eq!(v1["aliases"], serde_json::json!([]), "{v1}");
     let listed = server.get_json("/v1/models").await;

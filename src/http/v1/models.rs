@@ -58,6 +58,7 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
         input: InputSpec {
             shape: [3, cfg.input_size, cfg.input_size],
             crop_pct: cfg.crop_pct,
+            crop_mode: cfg.crop_mode.timm_name(),
             interpolation: cfg.interpolation.timm_name(),
             mean: cfg.mean,
             std: cfg.std,
