@@ -187,3 +187,30 @@ fn a_catalog_id_without_settings_of_its_own_is_the_catalog_model() {
         "still ImageNet's labels"
     );
 }
+
+#[test]
+fn an_hf_repos_config_json_is_read_from_the_cache_beside_its_weights() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let repo = crate::hub::cache::repo_dir(dir.path(), "me/pets");
+    let commit = "0123456789abcdef0123456789abcdef01234567";
+    let snapshot = repo.join("snapshots").join(commit);
+    std::fs::create_dir_all(&snapshot).expect("snapshot dir");
+    std::fs::create_dir_all(repo.join("refs")).expect("refs dir");
+    std::fs::write(repo.join("refs/main"), commit).expect("ref");
+    write_head(&snapshot.join("model.safetensors"), [5, FEATURE_DIM], 5);
+    let json = r#"{"architecture": "seresnext101_64x4d", "num_classes": 5,
+        "pretrained_cfg": {"input_size": [3, 256, 256], "interpolation": "bilinear"}}"#;
+    std::fs::write(snapshot.join(CONFIG_JSON), json).expect("write");
+
+    let text = "[[models]]\nid = \"pets\"\nweights = \"hf://me/pets\"\n";
+    let entry = Config::from_toml_str(text)
+        .expect("parses")
+        .models
+        .remove(0);
+    let weights = ResolvedWeights::File(snapshot.join("model.safetensors"));
+    let id = identify(&entry, &weights, &hub(dir.path())).expect("described by config.json");
+    assert_eq!(id.architecture(), Architecture::SeResNeXt101_64x4d);
+    assert_eq!(id.pretrained_cfg().input_size, 256);
+    assert_eq!(id.pretrained_cfg().interpolation, Interpolation::Bilinear);
+    assert_eq!(id.label(4), Some("class_4"));
+}
