@@ -35,12 +35,13 @@ build: $(VENV_STAMP) build-tools
 	@ls -l $(RELEASE_BIN)
 
 fixtures: $(FIXTURE_STAMP)
-$(FIXTURE_STAMP): $(VENV_STAMP) scripts/fixtures/make_fixtures.py scripts/fixtures/calibration.py scripts/fixtures/make_weight_fixtures.py scripts/fixtures/make_pixel_fixtures.py scripts/fixtures/make_embedding_fixtures.py
+$(FIXTURE_STAMP): $(VENV_STAMP) scripts/fixtures/make_fixtures.py scripts/fixtures/calibration.py scripts/fixtures/make_weight_fixtures.py scripts/fixtures/make_pixel_fixtures.py scripts/fixtures/make_embedding_fixtures.py scripts/fixtures/make_custom_fixtures.py
 	mkdir -p $(FIXTURES)
 	$(PYTHON) scripts/fixtures/make_fixtures.py $(FIXTURES)
 	$(PYTHON) scripts/fixtures/make_embedding_fixtures.py $(FIXTURES)
 	$(PYTHON) scripts/fixtures/make_weight_fixtures.py $(FIXTURES)/weights
 	$(PYTHON) scripts/fixtures/make_pixel_fixtures.py $(FIXTURES)/pixels
+	$(PYTHON) scripts/fixtures/make_custom_fixtures.py $(FIXTURES)/custom
 	touch $@
 
 # Prometheus/promtool, nginx and the docker/ validators (tests/it/deploy_files.rs,

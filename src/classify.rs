@@ -57,7 +57,7 @@ pub fn run(args: &ClassifyArgs, out: &mut dyn Write) -> anyhow::Result<usize> {
         };
         let result = prepared.and_then(|image| {
             let forward = classifier.forward(&[ImageInput::Crop(&image.rgb)], outputs)?;
-            let scores = top_k(&forward.probabilities[0], args.top_k);
+            let scores = top_k(&forward.probabilities[0], args.top_k, args.model);
             let embedding = forward.features.and_then(|rows| rows.into_iter().next());
             Ok((scores, embedding))
         });

@@ -23,7 +23,7 @@ use super::{
 };
 
 /// The whole service configuration: one HTTP server serving one or more models.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// Listener, limits, thread pools and shutdown behaviour (`[server]`).
@@ -244,12 +244,46 @@ pub struct HubConfig {
 /// `id` must be written in every entry. `weights` may be left out: the
 /// default is the published weights of *that* id (on the Hugging Face Hub),
 /// so changing `id` alone can never pair a model with another's weights.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
-    /// Catalog name or timm alias (e.g. `seresnext50_32x4d.gluon_in1k`); also
+    /// Catalog name or timm alias (e.g. `seresnext50_32x4d.gluon_in1k`), or
+    /// any name (`[A-Za-z0-9._-]{1,64}`) for a checkpoint of one's own; also
     /// the name clients use in URLs and the `model` label in metrics.
     pub id: String,
+    /// For a checkpoint of one's own: the network it fills, a catalog id or
+    /// timm name of the three (`seresnext50_32x4d`). Left out, the
+    /// `architecture` of a `config.json` beside the weights.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// A text file with one class label per line, as many as the
+    /// checkpoint's classes. Left out: `config.json`'s `label_names`, else
+    /// `class_0`, `class_1`, … (ImageNet's for a catalog model).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub labels: Option<PathBuf>,
+    /// Classes the checkpoint must have (its `fc.weight` rows decide; this
+    /// only checks them). Needed for `weights = "random"` of one's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub num_classes: Option<usize>,
+    /// timm `pretrained_cfg` overrides; each beats `config.json`, which beats
+    /// the architecture's Gluon default. Side of the square input, 160–512.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_size: Option<u32>,
+    /// Fraction of the resized image the center crop keeps, in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_pct: Option<f64>,
+    /// `center` (keep the aspect ratio) or `squash` (resize both sides).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crop_mode: Option<String>,
+    /// `bicubic` or `bilinear`, antialiased as PIL does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interpolation: Option<String>,
+    /// Per-channel RGB mean, on pixels scaled to [0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mean: Option<[f32; 3]>,
+    /// Per-channel RGB standard deviation, each above 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub std: Option<[f32; 3]>,
     /// Where the parameters come from; left out, the model's published
     /// weights from the Hub (and then not written when serialised).
     #[serde(default, skip_serializing_if = "WeightsSource::is_pretrained")]
@@ -326,6 +360,15 @@ impl Default for ModelConfig {
     fn default() -> Self {
         Self {
             id: "gluon_seresnext50_32x4d".to_owned(),
+            architecture: None,
+            labels: None,
+            num_classes: None,
+            input_size: None,
+            crop_pct: None,
+            crop_mode: None,
+            interpolation: None,
+            mean: None,
+            std: None,
             weights: WeightsSource::Pretrained,
             engine: EngineKind::default(),
             device: DeviceSpec::default(),

@@ -24,6 +24,8 @@ mod weights;
 #[cfg(test)]
 mod limits_tests;
 #[cfg(test)]
+mod own_model_tests;
+#[cfg(test)]
 mod tests;
 
 pub use choices::{BatchWindow, LogFormat};
@@ -33,6 +35,6 @@ pub use error::{ConfigError, Problem};
 pub use file::{Config, HubConfig, ModelConfig, ServerConfig};
 pub use overrides::Overrides;
 pub use secret::ApiKey;
-pub use validate::WEIGHTS_EXTENSIONS;
+pub use validate::{INPUT_SIZE_RANGE, MAX_MODEL_ID_LEN, WEIGHTS_EXTENSIONS};
 pub use warmup::WarmupMode;
 pub use weights::{HubFile, WeightsSource};

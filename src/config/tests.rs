@@ -242,7 +242,7 @@ fn model_ids_must_be_known_unique_and_present() {
     ));
     assert!(has_problem(
         &found,
-        "models[2].id",
+        "models[2].architecture",
         "unknown model \"resnet50\""
     ));
     assert!(!found.iter().any(|p| p.key == "models[0].id"));

@@ -52,10 +52,11 @@ impl Config {
             } else {
                 first_index_of_id.insert(&model.id, index);
                 if !is_known_model(&model.id) {
-                    problems.push(problem(key("id"), format!("unknown model {:?}", model.id)));
+                    check_own_model(model, &key, &mut problems);
                 }
             }
             check_model(model, &self.server, &key, &mut problems);
+            check_preprocessing(model, &key, &mut problems);
         }
         if problems.is_empty() {
             Ok(())
@@ -219,6 +220,107 @@ fn check_model(
                 server.request_timeout_ms
             ),
         ));
+    }
+}
+
+/// Longest id of a model of one's own: it names URLs and metric labels.
+pub const MAX_MODEL_ID_LEN: usize = 64;
+
+/// Smallest and largest `input_size` served: below, the last stage's feature
+/// map shrinks to a few pixels; above, one image costs as much as a batch.
+pub const INPUT_SIZE_RANGE: std::ops::RangeInclusive<u32> = 160..=512;
+
+/// An id that is not in the catalog names a checkpoint of one's own: it must
+/// be URL-safe and come with weights to read (the architecture may still
+/// come from a `config.json` beside them; whether it does is checked when
+/// the file is read).
+fn check_own_model(
+    model: &ModelConfig,
+    key: &impl Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) {
+    let id = &model.id;
+    let id_chars_ok = id
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+    if !id_chars_ok || id.len() > MAX_MODEL_ID_LEN {
+        problems.push(problem(
+            key("id"),
+            format!(
+                "unknown model {id:?}: not a catalog id, and a model of your own needs an id of 1 to {MAX_MODEL_ID_LEN} of A-Z a-z 0-9 . _ -"
+            ),
+        ));
+    }
+    let architecture_may_come_from_config_json = matches!(
+        model.weights,
+        WeightsSource::File(_) | WeightsSource::Hub(_)
+    );
+    if model.architecture.is_none() && !architecture_may_come_from_config_json {
+        problems.push(problem(
+            key("architecture"),
+            format!("unknown model {id:?}: set architecture (e.g. \"seresnext50_32x4d\") and weights for a checkpoint of your own"),
+        ));
+    }
+    if model.weights == WeightsSource::Pretrained {
+        problems.push(problem(
+            key("weights"),
+            format!("model {id:?} is not in the catalog, so it has no published weights: give a checkpoint path, an hf:// URL or \"random\""),
+        ));
+    }
+}
+
+/// The `pretrained_cfg` keys an entry may set, each in the range the
+/// preprocessing reproduces timm for.
+fn check_preprocessing(
+    model: &ModelConfig,
+    key: &impl Fn(&str) -> String,
+    problems: &mut Vec<Problem>,
+) {
+    if let Some(size) = model.input_size {
+        if !INPUT_SIZE_RANGE.contains(&size) {
+            problems.push(problem(
+                key("input_size"),
+                format!(
+                    "{size} is outside {}..={}",
+                    INPUT_SIZE_RANGE.start(),
+                    INPUT_SIZE_RANGE.end()
+                ),
+            ));
+        }
+    }
+    if let Some(pct) = model.crop_pct {
+        if !(pct > 0.0 && pct <= 1.0) {
+            problems.push(problem(key("crop_pct"), format!("{pct} is outside (0, 1]")));
+        }
+    }
+    if let Some(mode) = &model.crop_mode {
+        if !matches!(mode.as_str(), "center" | "squash") {
+            problems.push(problem(
+                key("crop_mode"),
+                format!("{mode:?}: expected \"center\" or \"squash\""),
+            ));
+        }
+    }
+    if let Some(filter) = &model.interpolation {
+        if !matches!(filter.as_str(), "bicubic" | "bilinear") {
+            problems.push(problem(
+                key("interpolation"),
+                format!("{filter:?}: expected \"bicubic\" or \"bilinear\""),
+            ));
+        }
+    }
+    if let Some(mean) = model.mean {
+        if !mean.iter().all(|m| m.is_finite()) {
+            problems.push(problem(key("mean"), "must be three finite numbers"));
+        }
+    }
+    if let Some(std) = model.std {
+        if !std.iter().all(|s| s.is_finite() && *s > 0.0) {
+            problems.push(problem(key("std"), "must be three finite numbers above 0"));
+        }
+    }
+    if model.num_classes == Some(0) {
+        problems.push(problem(key("num_classes"), "must be at least 1"));
     }
 }
 

@@ -16,8 +16,11 @@
 //! replica loads.
 
 pub mod cache;
+mod config_json;
 mod download;
 pub mod progress;
+
+pub use config_json::{ConfigJsonError, TimmConfig, TimmPretrainedCfg, CONFIG_JSON};
 
 #[cfg(test)]
 mod download_tests;

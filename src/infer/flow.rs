@@ -133,7 +133,7 @@ impl InferenceService {
             predictions: output
                 .probabilities
                 .iter()
-                .map(|probabilities| top_k(probabilities, top))
+                .map(|probabilities| top_k(probabilities, top, output.model))
                 .collect(),
             timing: output.timing,
             batch_sizes: output.batch_sizes,

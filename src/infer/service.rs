@@ -153,10 +153,9 @@ impl InferenceService {
     }
 
     pub(super) fn model(&self, name: &str) -> Result<&ModelHandle, InferError> {
-        let id = ModelId::parse(name).ok_or_else(|| InferError::UnknownModel(name.to_string()))?;
         self.models
             .iter()
-            .find(|handle| handle.id == id)
+            .find(|handle| handle.id.answers_to(name))
             .ok_or_else(|| InferError::UnknownModel(name.to_string()))
     }
 

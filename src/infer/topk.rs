@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use crate::labels;
+use crate::model::ModelId;
 
 /// One ranked class, exactly as `classify` prints it and the API returns it.
 #[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
@@ -13,9 +13,9 @@ pub struct ClassScore {
     pub probability: f32,
 }
 
-/// The `k` most probable classes, most probable first; ties keep the lower id
-/// first, as a stable sort would.
-pub fn top_k(probabilities: &[f32], k: usize) -> Vec<ClassScore> {
+/// The `k` most probable classes of `model`, labelled with its labels, most
+/// probable first; ties keep the lower id first, as a stable sort would.
+pub fn top_k(probabilities: &[f32], k: usize, model: ModelId) -> Vec<ClassScore> {
     let mut ranked: Vec<usize> = (0..probabilities.len()).collect();
     let k = k.min(ranked.len());
     let by_probability_desc = |a: &usize, b: &usize| {
@@ -32,7 +32,7 @@ pub fn top_k(probabilities: &[f32], k: usize) -> Vec<ClassScore> {
         .into_iter()
         .map(|class_id| ClassScore {
             class_id,
-            label: labels::label(class_id).unwrap_or("unknown").to_string(),
+            label: model.label(class_id).unwrap_or("unknown").to_string(),
             probability: probabilities[class_id],
         })
         .collect()
@@ -48,7 +48,7 @@ mod tests {
         probabilities[285] = 0.5;
         probabilities[1] = 0.3;
         probabilities[7] = 0.2;
-        let top = top_k(&probabilities, 2);
+        let top = top_k(&probabilities, 2, ModelId::SeResNeXt50_32x4d);
         assert_eq!(top.len(), 2);
         assert_eq!(
             (top[0].class_id, top[0].label.as_str()),
@@ -60,9 +60,9 @@ mod tests {
 
     #[test]
     fn k_larger_than_the_classes_returns_all_and_ties_keep_id_order() {
-        let top = top_k(&[0.25, 0.5, 0.25], 10);
+        let top = top_k(&[0.25, 0.5, 0.25], 10, ModelId::SeResNeXt50_32x4d);
         let ids: Vec<_> = top.iter().map(|c| c.class_id).collect();
         assert_eq!(ids, [1, 0, 2]);
-        assert!(top_k(&[0.1, 0.9], 0).is_empty());
+        assert!(top_k(&[0.1, 0.9], 0, ModelId::SeResNeXt50_32x4d).is_empty());
     }
 }

@@ -1,8 +1,10 @@
-//! ImageNet-1k class names, shipped with the binary.
+//! ImageNet-1k class names, shipped with the binary, and the label files of
+//! checkpoints of one's own.
 //!
 //! The table comes from the timm package (`scripts/fixtures/gen_labels.py`), so a
 //! class id maps to exactly the description timm prints for it.
 
+use std::path::Path;
 use std::sync::OnceLock;
 
 const IMAGENET1K_TSV: &str = include_str!("imagenet1k.tsv");
@@ -33,9 +35,29 @@ pub fn label(class_id: usize) -> Option<&'static str> {
     imagenet1k().get(class_id).map(|class| class.label)
 }
 
+/// A labels file: one label per line, in class order. A final newline (and
+/// Windows line ends) do not make an extra class; blank lines inside do, as
+/// labels that happen to be empty.
+pub fn read_label_file(path: &Path) -> std::io::Result<Vec<String>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .map(|line| line.strip_suffix('\r').unwrap_or(line).to_owned())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_label_file_has_one_label_per_line() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("labels.txt");
+        std::fs::write(&path, "cat\r\ndog\n\nrabbit\n").expect("write");
+        let labels = read_label_file(&path).expect("read");
+        assert_eq!(labels, ["cat", "dog", "", "rabbit"]);
+    }
 
     #[test]
     fn table_has_one_distinct_synset_per_class() {

@@ -1,4 +1,4 @@
-//! The three Gluon SE-ResNeXt variants: their names, architecture and the
+//! The three Gluon SE-ResNeXt architectures: their names, shape and the
 //! pretrained configuration that their published weights were trained with.
 //!
 //! Everything that differs between the models lives here, so no input size,
@@ -6,11 +6,12 @@
 
 use std::fmt;
 
-use crate::preprocess::{Interpolation, TransformSpec};
+use crate::preprocess::{CropMode, Interpolation, TransformSpec};
 
-/// One of the served model variants.
+/// One of the three SE-ResNeXt networks timm publishes Gluon weights for:
+/// the shape of a served model, whatever checkpoint fills it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ModelId {
+pub enum Architecture {
     SeResNeXt50_32x4d,
     SeResNeXt101_32x4d,
     SeResNeXt101_64x4d,
@@ -34,6 +35,8 @@ pub struct PretrainedCfg {
     pub input_size: u32,
     /// Fraction of the resized image kept by the center crop (224 / 256).
     pub crop_pct: f64,
+    /// Whether the resize keeps the aspect ratio (`center`) or not (`squash`).
+    pub crop_mode: CropMode,
     /// Filter used to resize the short side to `input_size / crop_pct`.
     pub interpolation: Interpolation,
     /// Per-channel RGB mean subtracted after scaling pixels to [0, 1].
@@ -79,22 +82,40 @@ pub fn se_reduced_channels(channels: usize) -> usize {
 const IMAGENET_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 const IMAGENET_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// All variants, in a stable order (for listings and tests).
-pub const ALL_MODELS: [ModelId; 3] = [
-    ModelId::SeResNeXt50_32x4d,
-    ModelId::SeResNeXt101_32x4d,
-    ModelId::SeResNeXt101_64x4d,
+/// The three architectures, in the catalog's order.
+pub const ALL_ARCHITECTURES: [Architecture; 3] = [
+    Architecture::SeResNeXt50_32x4d,
+    Architecture::SeResNeXt101_32x4d,
+    Architecture::SeResNeXt101_64x4d,
 ];
 
-impl ModelId {
-    /// Resolves a canonical id (`gluon_seresnext50_32x4d`) or one of timm's
-    /// current names (`seresnext50_32x4d.gluon_in1k`, with or without the
-    /// `timm/` hub prefix).
+impl Architecture {
+    /// Resolves a catalog id (`gluon_seresnext50_32x4d`), one of timm's names
+    /// (`seresnext50_32x4d.gluon_in1k`, with or without the `timm/` prefix)
+    /// or timm's bare architecture name (`seresnext50_32x4d`, what a Hub
+    /// repo's `config.json` says).
     pub fn parse(name: &str) -> Option<Self> {
         let name = name.strip_prefix("timm/").unwrap_or(name);
-        ALL_MODELS
+        ALL_ARCHITECTURES.into_iter().find(|arch| {
+            arch.name() == name || arch.timm_name() == name || arch.timm_architecture() == name
+        })
+    }
+
+    /// Every name [`Self::parse`] accepts, for an error that lists them.
+    pub fn accepted_names() -> Vec<&'static str> {
+        ALL_ARCHITECTURES
             .into_iter()
-            .find(|id| id.name() == name || id.timm_name() == name)
+            .flat_map(|arch| [arch.timm_architecture(), arch.name(), arch.timm_name()])
+            .collect()
+    }
+
+    /// timm's architecture name (`seresnext50_32x4d`), as `config.json` has it.
+    pub fn timm_architecture(self) -> &'static str {
+        match self {
+            Self::SeResNeXt50_32x4d => "seresnext50_32x4d",
+            Self::SeResNeXt101_32x4d => "seresnext101_32x4d",
+            Self::SeResNeXt101_64x4d => "seresnext101_64x4d",
+        }
     }
 
     /// The canonical id used in URLs, configs and responses.
@@ -157,17 +178,21 @@ impl ModelId {
 
     /// The evaluation settings of the published weights (identical for all
     /// three Gluon variants, as in timm's `_cfg`).
-    pub fn pretrained_cfg(self) -> PretrainedCfg {
-        PretrainedCfg {
-            input_size: 224,
-            crop_pct: 0.875,
-            interpolation: Interpolation::Bicubic,
-            mean: IMAGENET_MEAN,
-            std: IMAGENET_STD,
-            num_classes: 1000,
-        }
+    pub const fn pretrained_cfg(self) -> PretrainedCfg {
+        GLUON_CFG
     }
 }
+
+/// timm's `_cfg` of the three Gluon models.
+const GLUON_CFG: PretrainedCfg = PretrainedCfg {
+    input_size: 224,
+    crop_pct: 0.875,
+    crop_mode: CropMode::Center,
+    interpolation: Interpolation::Bicubic,
+    mean: IMAGENET_MEAN,
+    std: IMAGENET_STD,
+    num_classes: 1000,
+};
 
 impl PretrainedCfg {
     /// The preprocessing that reproduces timm's eval transform for this model.
@@ -175,12 +200,13 @@ impl PretrainedCfg {
         TransformSpec {
             input_size: self.input_size,
             crop_pct: self.crop_pct,
+            crop_mode: self.crop_mode,
             interpolation: self.interpolation,
         }
     }
 }
 
-impl fmt::Display for ModelId {
+impl fmt::Display for Architecture {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
     }
@@ -201,22 +227,23 @@ mod tests {
     }
 
     #[test]
-    fn parses_canonical_and_timm_names() {
-        for id in ALL_MODELS {
-            assert_eq!(ModelId::parse(id.name()), Some(id));
-            assert_eq!(ModelId::parse(id.timm_name()), Some(id));
+    fn architectures_parse_from_every_name_timm_uses() {
+        for arch in ALL_ARCHITECTURES {
+            assert_eq!(Architecture::parse(arch.name()), Some(arch));
+            assert_eq!(Architecture::parse(arch.timm_name()), Some(arch));
+            assert_eq!(Architecture::parse(arch.timm_architecture()), Some(arch));
             assert_eq!(
-                ModelId::parse(&format!("timm/{}", id.timm_name())),
-                Some(id)
+                Architecture::parse(&format!("timm/{}", arch.timm_name())),
+                Some(arch)
             );
         }
-        assert_eq!(ModelId::parse("resnet50"), None);
-        assert_eq!(ModelId::parse("../gluon_seresnext50_32x4d"), None);
+        assert_eq!(Architecture::parse("resnet50"), None);
+        assert_eq!(Architecture::accepted_names().len(), 9);
     }
 
     #[test]
     fn release_file_names_start_with_the_model_id() {
-        for id in ALL_MODELS {
+        for id in ALL_ARCHITECTURES {
             assert!(id.release_file().starts_with(id.name()));
         }
     }

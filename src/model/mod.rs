@@ -14,6 +14,7 @@ mod layers;
 mod net;
 mod params;
 mod phases;
+mod served;
 mod tensors;
 
 use std::path::Path;
@@ -23,8 +24,8 @@ use std::time::Instant;
 use tch::{Kind, TchError, Tensor};
 
 pub use catalog::{
-    bottleneck_width, se_reduced_channels, ArchSpec, ModelId, PretrainedCfg, ALL_MODELS, EXPANSION,
-    FEATURE_DIM, STEM_CHANNELS,
+    bottleneck_width, se_reduced_channels, ArchSpec, Architecture, PretrainedCfg,
+    ALL_ARCHITECTURES, EXPANSION, FEATURE_DIM, STEM_CHANNELS,
 };
 pub use device::{
     check_device, device_label, place_replicas, place_replicas_here, resolve_device, DeviceError,
@@ -34,6 +35,7 @@ pub use engine::{
 };
 pub use error::ModelError;
 pub use phases::LoadPhases;
+pub use served::{numbered_labels, ModelId, ModelSpec, ALL_MODELS};
 /// The device type of [`LoadOptions`], so callers need not depend on tch.
 pub use tch::Device;
 

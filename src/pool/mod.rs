@@ -20,7 +20,9 @@ use std::thread::JoinHandle;
 pub use buckets::{batch_buckets, plan_chunks, Chunk};
 pub use input::{ImageJob, ImageResult, ModelInput};
 pub use observer::MetricsObserver;
-pub use resolve::{published_file, resolve_weights, ResolveError, ResolvedWeights};
+pub use resolve::{
+    published_file, resolve_own_weights, resolve_weights, ResolveError, ResolvedWeights,
+};
 pub use state::ModelState;
 
 use crate::batching::BatchQueue;

@@ -34,14 +34,14 @@ pub enum ResolveError {
         path.display()
     )]
     Missing {
-        id: ModelId,
+        id: String,
         path: PathBuf,
         sources: String,
     },
     /// The Hub file is neither cached nor downloadable.
     #[error("weights for model {id}: {source} The published weights: {sources}.")]
     Hub {
-        id: ModelId,
+        id: String,
         /// Boxed: its messages carry paths and keep `Result`s small.
         source: Box<HubError>,
         sources: String,
@@ -49,34 +49,75 @@ pub enum ResolveError {
     /// The file is not the release file its name promises.
     #[error("weights for model {id}: {source}. Download it again from {sources}.")]
     Hash {
-        id: ModelId,
+        id: String,
         source: ReleaseHashError,
         sources: String,
     },
 }
 
-/// Resolves `weights` for model `id`; `hub` says where the Hugging Face
-/// cache is and whether the Hub may be asked. Blocks while downloading.
+/// Resolves `weights` for catalog model `id`; `hub` says where the Hugging
+/// Face cache is and whether the Hub may be asked. Blocks while downloading.
 pub fn resolve_weights(
     id: ModelId,
     weights: &WeightsSource,
     hub: &HubSettings,
 ) -> Result<ResolvedWeights, ResolveError> {
-    let sources = || id.weights_sources();
-    let path = match weights {
-        WeightsSource::Random => return Ok(ResolvedWeights::Random),
-        WeightsSource::Pretrained => fetch(id, &published_file(id), hub)?,
-        WeightsSource::Hub(file) => fetch(id, file, hub)?,
-        WeightsSource::File(path) if path.is_file() => path.clone(),
-        WeightsSource::File(path) => {
+    let source = Source {
+        model: id.name(),
+        published: Some(published_file(id)),
+        sources: id.weights_sources(),
+    };
+    resolve(&source, weights, hub)
+}
+
+/// Resolves the weights of `[[models]]` entry `model`, whose id is not in the
+/// catalog: there are no published weights to fall back to or point at.
+pub fn resolve_own_weights(
+    model: &str,
+    weights: &WeightsSource,
+    hub: &HubSettings,
+) -> Result<ResolvedWeights, ResolveError> {
+    let source = Source {
+        model,
+        published: None,
+        sources: "wherever your checkpoint is kept (the path or hf:// URL in `weights`)".into(),
+    };
+    resolve(&source, weights, hub)
+}
+
+/// Whose weights are resolved, for the fallback and the messages.
+struct Source<'a> {
+    model: &'a str,
+    /// The default `weights`: the catalog model's published Hub file.
+    published: Option<HubFile>,
+    /// Where the weights can be had, for error messages.
+    sources: String,
+}
+
+fn resolve(
+    source: &Source<'_>,
+    weights: &WeightsSource,
+    hub: &HubSettings,
+) -> Result<ResolvedWeights, ResolveError> {
+    let path = match (weights, &source.published) {
+        (WeightsSource::Random, _) => return Ok(ResolvedWeights::Random),
+        (WeightsSource::Pretrained, Some(published)) => fetch(source, published, hub)?,
+        (WeightsSource::Hub(file), _) => fetch(source, file, hub)?,
+        (WeightsSource::File(path), _) if path.is_file() => path.clone(),
+        (WeightsSource::File(path), _) => {
             return Err(ResolveError::Missing {
-                id,
+                id: source.model.to_owned(),
                 path: path.clone(),
-                sources: sources(),
+                sources: source.sources.clone(),
             })
         }
+        (WeightsSource::Pretrained, None) => {
+            unreachable!(
+                "this is a bug: config validation requires weights for a model of one's own"
+            )
+        }
     };
-    verify_name_hash(id, &path)?;
+    verify_name_hash(source, &path)?;
     Ok(ResolvedWeights::File(path))
 }
 
@@ -86,22 +127,22 @@ pub fn published_file(id: ModelId) -> HubFile {
     HubFile::published(format!("timm/{}", id.timm_name()))
 }
 
-fn fetch(id: ModelId, file: &HubFile, hub: &HubSettings) -> Result<PathBuf, ResolveError> {
+fn fetch(model: &Source<'_>, file: &HubFile, hub: &HubSettings) -> Result<PathBuf, ResolveError> {
     hub::resolve(file, hub).map_err(|source| ResolveError::Hub {
-        id,
+        id: model.model.to_owned(),
         source: Box::new(source),
-        sources: id.weights_sources(),
+        sources: model.sources.clone(),
     })
 }
 
-fn verify_name_hash(id: ModelId, path: &Path) -> Result<(), ResolveError> {
+fn verify_name_hash(model: &Source<'_>, path: &Path) -> Result<(), ResolveError> {
     let checked = weights::verify_release_hash(path).map_err(|source| ResolveError::Hash {
-        id,
+        id: model.model.to_owned(),
         source,
-        sources: id.weights_sources(),
+        sources: model.sources.clone(),
     })?;
     if checked {
-        tracing::info!(model = %id, path = %path.display(), "weight file matches the SHA-256 in its name");
+        tracing::info!(model = model.model, path = %path.display(), "weight file matches the SHA-256 in its name");
     }
     Ok(())
 }

@@ -25,7 +25,9 @@ mod transform;
 pub mod test_support;
 
 pub use decode::{caught_decoder_panics, decode, header_dimensions, DecodeLimits};
-pub use transform::{center_crop_offset, resized_size, transform, Interpolation, TransformSpec};
+pub use transform::{
+    center_crop_offset, resized_size, transform, CropMode, Interpolation, TransformSpec,
+};
 
 /// The model-ready crop: `height` rows of `width` RGB pixels, row-major
 /// (HWC), 8 bits per channel, not normalized.
@@ -114,6 +116,7 @@ mod tests {
         TransformSpec {
             input_size: 224,
             crop_pct: 0.875,
+            crop_mode: CropMode::Center,
             interpolation: Interpolation::Bicubic,
         }
     }

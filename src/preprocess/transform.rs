@@ -1,5 +1,6 @@
 //! timm's eval geometry: resize the short side to `floor(input_size /
-//! crop_pct)`, then center-crop `input_size` x `input_size`.
+//! crop_pct)` (both sides, for `crop_mode = squash`), then center-crop
+//! `input_size` x `input_size`.
 //!
 //! Every rounding rule is copied from the Python reference so the crop lands
 //! on the same pixels:
@@ -51,14 +52,46 @@ impl Interpolation {
     }
 }
 
+/// How the image reaches the scale size before the center crop (timm's
+/// `crop_mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CropMode {
+    /// Short side to the scale size, aspect ratio kept.
+    #[default]
+    Center,
+    /// Both sides to the scale size, aspect ratio dropped (timm:
+    /// `Resize((scale_size, scale_size))`).
+    Squash,
+}
+
+impl CropMode {
+    /// Parse timm's `crop_mode` config string (`"center"`, `"squash"`).
+    pub fn from_timm_name(name: &str) -> Option<Self> {
+        match name {
+            "center" => Some(Self::Center),
+            "squash" => Some(Self::Squash),
+            _ => None,
+        }
+    }
+
+    /// The name timm's configs use for it.
+    pub fn timm_name(self) -> &'static str {
+        match self {
+            Self::Center => "center",
+            Self::Squash => "squash",
+        }
+    }
+}
+
 /// The eval transform of one model, built from its pretrained config
-/// (`input_size`, `crop_pct`, `interpolation`).
+/// (`input_size`, `crop_pct`, `crop_mode`, `interpolation`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct TransformSpec {
     /// Side of the square crop fed to the network.
     pub input_size: u32,
     /// Fraction of the resized short side kept by the crop.
     pub crop_pct: f64,
+    pub crop_mode: CropMode,
     pub interpolation: Interpolation,
 }
 
@@ -166,13 +199,16 @@ pub fn transform(image: &RgbImage, spec: &TransformSpec) -> Result<PreparedImage
     spec.validate()?;
     let (src_width, src_height) = image.dimensions();
     let crop = spec.input_size;
-    let (resized_width, resized_height) = resized_size(src_width, src_height, spec.scale_size())
-        .ok_or_else(|| PreprocessError::Transform {
-            reason: format!(
-                "cannot resize a {src_width}x{src_height} image to short side {}",
-                spec.scale_size()
-            ),
-        })?;
+    let resized = match spec.crop_mode {
+        CropMode::Center => resized_size(src_width, src_height, spec.scale_size()),
+        CropMode::Squash => Some((spec.scale_size(), spec.scale_size())),
+    };
+    let (resized_width, resized_height) = resized.ok_or_else(|| PreprocessError::Transform {
+        reason: format!(
+            "cannot resize a {src_width}x{src_height} image to short side {}",
+            spec.scale_size()
+        ),
+    })?;
     let x = axis_window(resized_width, crop);
     let y = axis_window(resized_height, crop);
     let columns = AxisTaps::new(

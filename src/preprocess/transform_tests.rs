@@ -10,6 +10,7 @@ fn spec(input_size: u32, crop_pct: f64) -> TransformSpec {
     TransformSpec {
         input_size,
         crop_pct,
+        crop_mode: CropMode::Center,
         interpolation: Interpolation::Bicubic,
     }
 }
@@ -109,7 +110,10 @@ fn textured(width: u32, height: u32) -> RgbImage {
 /// horizontal first), then cut the crop out.
 fn full_resize_then_crop(image: &RgbImage, spec: &TransformSpec) -> Vec<u8> {
     let (w, h) = image.dimensions();
-    let (rw, rh) = resized_size(w, h, spec.scale_size()).unwrap();
+    let (rw, rh) = match spec.crop_mode {
+        CropMode::Center => resized_size(w, h, spec.scale_size()).unwrap(),
+        CropMode::Squash => (spec.scale_size(), spec.scale_size()),
+    };
     let columns = AxisTaps::new(w, rw, 0, rw, spec.interpolation);
     let rows = AxisTaps::new(h, rh, 0, rh, spec.interpolation);
     let mut resized = vec![0u8; rw as usize * rh as usize * 3];
@@ -205,4 +209,21 @@ fn smaller_than_crop_is_zero_padded_like_torchvision() {
     for y in 19..205 {
         assert!(row(y).iter().all(|&v| v >= 254), "row {y} should be image");
     }
+}
+
+#[test]
+fn squash_resizes_both_sides_to_the_scale_size_then_crops() {
+    // A 400x100 strip, squashed to 256x256 and cropped to 224: the crop
+    // sees the whole width, unlike the center mode's 224 of 1024 columns.
+    let image = textured(400, 100);
+    let squash = TransformSpec {
+        crop_mode: CropMode::Squash,
+        ..spec(224, 0.875)
+    };
+    let full = full_resize_then_crop(&image, &squash);
+    let ours = transform(&image, &squash).expect("transform");
+    assert_eq!((ours.width, ours.height), (224, 224));
+    assert_eq!(ours.rgb, full);
+    let center = transform(&image, &spec(224, 0.875)).expect("transform");
+    assert_ne!(center.rgb, ours.rgb);
 }

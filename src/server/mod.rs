@@ -26,6 +26,7 @@ use crate::model::{self, ModelId};
 
 mod connections;
 mod models;
+mod own_model;
 
 use connections::{ConnectionGauges, ConnectionLimits};
 pub use models::{start_models, StartError, StartedModels};

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
 
+use super::own_model::{identify, OwnModelError};
 use crate::batching::{BatchQueue, BatcherConfig};
 use crate::config::{BatchWindow, Config, DeviceSpec, EngineKind, ModelConfig};
 use crate::engines::EngineChoice;
@@ -24,8 +25,6 @@ use crate::pool::{
 /// Why the models could not be started. Each names the model it is about.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("unknown model id {0:?}")]
-    UnknownModel(String),
     #[error("models[{model}]: {source}")]
     Device {
         model: String,
@@ -34,6 +33,8 @@ pub enum StartError {
     },
     #[error(transparent)]
     Weights(#[from] ResolveError),
+    #[error(transparent)]
+    OwnModel(#[from] OwnModelError),
     #[error("models[{model}]: {source}")]
     OnnxRuntime {
         model: String,
@@ -103,7 +104,7 @@ fn start_one(
     started_models: &mut StartedModels,
 ) -> Result<(), StartError> {
     let hub = HubSettings::from_config(&config.hub);
-    let id = ModelId::parse(&model.id).ok_or_else(|| StartError::UnknownModel(model.id.clone()))?;
+    let catalog = ModelId::parse(&model.id);
     // ONNX Runtime runs on the CPU whatever `auto` would pick for libtorch.
     let requested = match model.engine {
         EngineKind::Libtorch => model.device,
@@ -126,14 +127,18 @@ fn start_one(
         })?;
     }
     tracing::info!(
-        model = id.name(),
+        model = %model.id,
         engine = %model.engine,
         requested = %model.device,
         device = device_label(device),
         "device chosen"
     );
     let resolving = Instant::now();
-    let weights = pool::resolve_weights(id, &model.weights, &hub)?;
+    let weights = match catalog {
+        Some(id) => pool::resolve_weights(id, &model.weights, &hub)?,
+        None => pool::resolve_own_weights(&model.id, &model.weights, &hub)?,
+    };
+    let id = identify(model, &weights, &hub)?;
     let resolve_time = resolving.elapsed();
     tracing::info!(
         model = id.name(),

@@ -28,6 +28,7 @@ mod kserve_v2_http;
 mod nginx_proxy;
 mod onnx_parity;
 mod onnx_serving;
+mod own_model;
 mod parity;
 mod pixels;
 mod prometheus_scrape;

@@ -140,6 +140,8 @@ pub struct InputSpec {
     /// `[channels, height, width]` of the network input.
     pub shape: [u32; 3],
     pub crop_pct: f64,
+    /// `center` or `squash`: whether the resize kept the aspect ratio.
+    pub crop_mode: &'static str,
     pub interpolation: &'static str,
     pub mean: [f32; 3],
     pub std: [f32; 3],

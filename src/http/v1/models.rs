@@ -39,12 +39,18 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
     let cfg = model.pretrained_cfg();
     let arch = model.arch();
     let timm_name = id.timm_name();
+    // A checkpoint of one's own answers to its id only.
+    let aliases = if id.is_catalog() {
+        vec![timm_name.to_owned(), format!("timm/{timm_name}")]
+    } else {
+        Vec::new()
+    };
     ModelMetadata {
         name: id.name(),
         ready: model.readiness.is_ready(),
-        aliases: vec![timm_name.to_owned(), format!("timm/{timm_name}")],
+        aliases,
         architecture: Architecture {
-            name: timm_name.split('.').next().unwrap_or(timm_name),
+            name: id.architecture().timm_architecture(),
             blocks_per_stage: arch.blocks_per_stage,
             cardinality: arch.cardinality,
             base_width: arch.base_width,
@@ -52,6 +58,7 @@ fn metadata(model: &ModelInfo) -> ModelMetadata {
         input: InputSpec {
             shape: [3, cfg.input_size, cfg.input_size],
             crop_pct: cfg.crop_pct,
+            crop_mode: cfg.crop_mode.timm_name(),
             interpolation: cfg.interpolation.timm_name(),
             mean: cfg.mean,
             std: cfg.std,

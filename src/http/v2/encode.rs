@@ -102,7 +102,7 @@ fn classification(output: &ClassifyOutput, k: usize) -> Vec<String> {
     output
         .probabilities
         .iter()
-        .flat_map(|probabilities| top_k(probabilities, k))
+        .flat_map(|probabilities| top_k(probabilities, k, output.model))
         .map(|class| format!("{}:{}:{}", class.probability, class.class_id, class.label))
         .collect()
 }

@@ -195,7 +195,7 @@ fn check_model(
     target: Target,
 ) -> Result<(), RequestError> {
     if let Some(name) = name {
-        if ModelId::parse(name) != Some(target.model) {
+        if !target.model.answers_to(name) {
             return Err(RequestError::InvalidParameter(format!(
                 "model_name {name:?} in the body does not match the model in the path, {:?}",
                 target.model.name()

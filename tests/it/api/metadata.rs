@@ -34,6 +34,7 @@ async fn models_list_and_metadata() {
         assert_eq!(m["architecture"]["cardinality"], 32);
         assert_eq!(m["input"]["shape"], json!([3, 224, 224]));
         assert_eq!(m["input"]["crop_pct"], 0.875);
+        assert_eq!(m["input"]["crop_mode"], "center");
         assert_eq!(m["input"]["interpolation"], "bicubic");
         assert_eq!(m["input"]["mean"].as_array().map(Vec::len), Some(3));
         assert_eq!(m["input"]["std"].as_array().map(Vec::len), Some(3));
