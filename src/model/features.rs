@@ -32,16 +32,7 @@ impl Classifier {
     /// `[N, 3, H, W]` fp32 input: timm's
     /// `forward_head(forward_features(x), pre_logits=True)`.
     pub fn features_from_normalized(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
-        let per_image = self.input_len();
-        if input.is_empty() || !input.len().is_multiple_of(per_image) {
-            return Err(ModelError::BadInput {
-                expected: per_image,
-                actual: input.len(),
-                side: self.cfg.input_size,
-            });
-        }
-        let side = self.cfg.input_size as i64;
-        let batch = Tensor::f_from_slice(input)?.f_view([-1, 3, side, side])?;
+        let batch = self.flat_normalized_batch(input)?;
         let features = self.forward_batch(&batch, Outputs::WITH_FEATURES)?.features;
         Ok(features.unwrap_or_default().concat())
     }

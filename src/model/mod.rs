@@ -292,6 +292,12 @@ impl Classifier {
     /// Logits `[N · num_classes]` for already-normalized `[N, 3, H, W]` fp32
     /// input, as a client that preprocesses itself would send it.
     pub fn logits_from_normalized(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        tensor_to_vec(&self.logits(&self.flat_normalized_batch(input)?)?)
+    }
+
+    /// Already-normalized fp32 input as an `[N, 3, H, W]` tensor, refused
+    /// unless it holds whole images.
+    fn flat_normalized_batch(&self, input: &[f32]) -> Result<Tensor, ModelError> {
         let per_image = self.input_len();
         if input.is_empty() || !input.len().is_multiple_of(per_image) {
             return Err(ModelError::BadInput {
@@ -301,8 +307,7 @@ impl Classifier {
             });
         }
         let side = self.cfg.input_size as i64;
-        let batch = Tensor::f_from_slice(input)?.f_view([-1, 3, side, side])?;
-        tensor_to_vec(&self.logits(&batch)?)
+        Ok(Tensor::f_from_slice(input)?.f_view([-1, 3, side, side])?)
     }
 
     /// The normalized fp32 `[N, 3, H, W]` input the network sees for these crops.
