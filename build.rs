@@ -77,6 +77,9 @@ fn generate_grpc() {
     };
     if let Err(error) = tonic_prost_build::configure()
         .build_client(false)
+        // `bytes::Bytes` for `bytes` fields: images are sliced out of the
+        // received message, never copied.
+        .bytes(".")
         .compile_fds(descriptors)
     {
         panic!("cannot generate the gRPC code from {GRPC_PROTO}: {error}");

@@ -65,6 +65,7 @@ pub mod engines;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 pub mod http;
 pub mod hub;
 pub mod infer;
