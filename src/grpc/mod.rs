@@ -11,6 +11,9 @@
 //! - [`status`]: errors → gRPC status codes, the way Triton maps them;
 //! - [`service`]: the six methods, the API key and the `grpc-timeout` deadline.
 //!
+//! Once the server drains (SIGTERM), new `ModelInfer` calls are refused
+//! `UNAVAILABLE` (retryable) while the calls in flight finish.
+//!
 //! The service is an axum `Router`, so [`crate::server`] serves it through the
 //! same bounded connection loop and graceful drain as the HTTP listener.
 

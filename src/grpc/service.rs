@@ -22,7 +22,7 @@ use crate::http::respond::{millis, RequestCounter, UNKNOWN_MODEL_LABEL};
 use crate::http::security::bearer_token;
 use crate::http::v2::{target, tensor_metadata, EXTENSIONS, MODEL_VERSION};
 use crate::http::AppState;
-use crate::infer::{ClassifyRequest, ModelInfo};
+use crate::infer::{ClassifyRequest, InferError, ModelInfo};
 use crate::metrics::Task;
 
 /// The gRPC service as an axum router, for [`crate::server`]'s connection
@@ -109,6 +109,12 @@ impl Grpc {
         counter: &mut RequestCounter<'_>,
     ) -> Result<Response<ModelInferResponse>, Status> {
         let server = &self.state.server;
+        if self.state.service.is_draining() {
+            // gRPC clients hold channels to one server rather than follow a
+            // readiness probe, so new calls are refused at once with the
+            // retryable code instead of served through the shutdown grace.
+            return Err(status(&ApiError::from(InferError::ShuttingDown)));
+        }
         let refuse = |error: RequestError| {
             self.state
                 .service
