@@ -40,31 +40,43 @@ def http_caller(url, model, data):
     return lambda: client.infer(model, [tensor], outputs=[output])
 
 
-def phase(callers, seconds):
-    """Every caller in its own thread for `seconds`: latencies and failures."""
-    latencies, failures = [], [0]
+def phase(factories, seconds):
+    """One client per factory, each made and run in its own thread (the
+    HTTP client is gevent's, which must stay in the thread that made it),
+    for `seconds` once all are connected: latencies and failures."""
+    latencies, failures, first_error = [], [0], []
     lock = threading.Lock()
-    deadline = time.perf_counter() + seconds
+    ready = threading.Barrier(len(factories) + 1)
+    deadline = [0.0]
 
-    def run(call):
+    def run(factory):
+        call = factory()
+        ready.wait()
         mine, failed = [], 0
-        while time.perf_counter() < deadline:
+        while time.perf_counter() < deadline[0]:
             started = time.perf_counter()
             try:
                 call()
                 mine.append(time.perf_counter() - started)
-            except Exception:  # counted, not raised: one failure must not stop the run
+            except Exception as error:  # counted, not raised: one failure must not stop the run
                 failed += 1
+                with lock:
+                    if not first_error:
+                        first_error.append(repr(error))
         with lock:
             latencies.extend(mine)
             failures[0] += failed
 
-    threads = [threading.Thread(target=run, args=(call,)) for call in callers]
-    started = time.perf_counter()
+    threads = [threading.Thread(target=run, args=(factory,)) for factory in factories]
     for thread in threads:
         thread.start()
+    started = time.perf_counter()
+    deadline[0] = started + seconds
+    ready.wait()
     for thread in threads:
         thread.join()
+    if first_error:
+        print(f"first failure: {first_error[0]}")
     return latencies, failures[0], time.perf_counter() - started
 
 
@@ -80,8 +92,12 @@ def main():
     args = parser.parse_args()
     data = open(args.image, "rb").read()
     callers = {
-        "gRPC ModelInfer": [grpc_caller(args.grpc, args.model, data) for _ in range(args.clients)],
-        "HTTP V2 binary": [http_caller(args.http, args.model, data) for _ in range(args.clients)],
+        "gRPC ModelInfer": [
+            lambda: grpc_caller(args.grpc, args.model, data) for _ in range(args.clients)
+        ],
+        "HTTP V2 binary": [
+            lambda: http_caller(args.http, args.model, data) for _ in range(args.clients)
+        ],
     }
     for name, protocol in callers.items():
         phase(protocol, min(2.0, args.seconds))  # warm-up: connections, caches
