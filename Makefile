@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build-tools build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
-	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools gpu-bundle engine-settings
+	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools grpc-tools gpu-bundle engine-settings
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -62,11 +62,17 @@ contract-tools:
 kserve-tools:
 	scripts/kserve/install.sh
 
+# tritonclient[grpc] in .venv-grpc, for the KServe V2 gRPC test
+# (tests/it/grpc.rs) and scripts/bench/grpc_vs_http.py. Skipped when
+# already installed.
+grpc-tools:
+	scripts/grpc/install.sh
+
 lint: $(VENV_STAMP) build-tools
 	cargo fmt --all -- --check
 	cargo clippy --all-targets --locked -- -D warnings
 
-test: $(VENV_STAMP) build-tools $(FIXTURE_STAMP) deploy-tools contract-tools kserve-tools lint deny fuzz-check
+test: $(VENV_STAMP) build-tools $(FIXTURE_STAMP) deploy-tools contract-tools kserve-tools grpc-tools lint deny fuzz-check
 	cargo test --locked
 
 # The cargo-fuzz crate in fuzz/ still compiles against the library (it has its

@@ -12,9 +12,15 @@
 //! It also records where the `onnxruntime` wheel beside torch keeps
 //! libonnxruntime (`SERESNEXT_ORT_DYLIB`), so the ONNX Runtime engine finds
 //! it the way the binary finds libtorch, without an environment variable.
+//!
+//! And it generates the KServe V2 gRPC service (`proto/grpc_predict_v2.proto`)
+//! with protox, a protobuf compiler in Rust, so no build needs `protoc`.
 use std::path::{Path, PathBuf};
 
+const GRPC_PROTO: &str = "proto/grpc_predict_v2.proto";
+
 fn main() {
+    generate_grpc();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=SERESNEXT_ORT_DYLIB");
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
@@ -58,5 +64,24 @@ fn record_onnxruntime_wheel(torch_lib_dir: &Path) {
     });
     if let Some(library) = library {
         println!("cargo:rustc-env=SERESNEXT_ORT_DYLIB={}", library.display());
+    }
+}
+
+/// The `inference` package's messages and tonic server into `OUT_DIR`
+/// (`inference.rs`); no client: the service only serves.
+fn generate_grpc() {
+    println!("cargo:rerun-if-changed={GRPC_PROTO}");
+    let descriptors = match protox::compile([GRPC_PROTO], ["proto"]) {
+        Ok(descriptors) => descriptors,
+        Err(error) => panic!("cannot compile {GRPC_PROTO}: {error}"),
+    };
+    if let Err(error) = tonic_prost_build::configure()
+        .build_client(false)
+        // `bytes::Bytes` for `bytes` fields: images are sliced out of the
+        // received message, never copied.
+        .bytes(".")
+        .compile_fds(descriptors)
+    {
+        panic!("cannot generate the gRPC code from {GRPC_PROTO}: {error}");
     }
 }

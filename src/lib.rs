@@ -44,6 +44,9 @@
 //!   optional API key, CORS and the body-read deadline; the pages for people
 //!   (the try-it page at `/`, Swagger UI at `/docs`), embedded in the binary.
 //!
+//! - [`grpc`]: KServe V2 over gRPC (tonic), the HTTP V2 room's checks and
+//!   metadata behind `inference.GRPCInferenceService`, errors as gRPC codes.
+//!
 //! Root:
 //! - [`server`]: wiring (listeners bound first, then weights, queues,
 //!   replicas → the facade), connections served with bounds (header and
@@ -65,6 +68,7 @@ pub mod engines;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod grpc;
 pub mod http;
 pub mod hub;
 pub mod infer;

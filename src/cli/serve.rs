@@ -21,6 +21,9 @@ pub struct Args {
     /// Overrides `server.metrics_port`.
     #[arg(long, env = "SERESNEXT_METRICS_PORT")]
     pub metrics_port: Option<u16>,
+    /// Overrides `server.grpc_port` (0 = no gRPC).
+    #[arg(long, env = "SERESNEXT_GRPC_PORT")]
+    pub grpc_port: Option<u16>,
     /// Overrides `server.log_format` (text | json).
     #[arg(long, env = "SERESNEXT_LOG_FORMAT")]
     pub log_format: Option<LogFormat>,
@@ -51,6 +54,7 @@ impl Args {
             host: self.host,
             port: self.port,
             metrics_port: self.metrics_port,
+            grpc_port: self.grpc_port,
             log_format: self.log_format,
             device: self.device,
             weights: self.weights,

@@ -69,6 +69,10 @@ pub struct ServerConfig {
     /// 0 serves `/metrics` on the main port; otherwise a separate listener, so
     /// metrics can stay off the public network.
     pub metrics_port: u16,
+    /// KServe V2 over gRPC (`inference.GRPCInferenceService`) on its own
+    /// listener; 0 = off. gRPC is HTTP/2 with its own framing and status
+    /// codes, so it gets a port of its own rather than sharing the API's.
+    pub grpc_port: u16,
     /// Per-request deadline when the client sends none; past it the request
     /// is answered 504 and its queued images are skipped.
     pub request_timeout_ms: u64,
@@ -140,6 +144,7 @@ impl Default for ServerConfig {
             host: "0.0.0.0".to_owned(),
             port: 8080,
             metrics_port: 0,
+            grpc_port: 0,
             request_timeout_ms: 30_000,
             max_body_bytes: 32 * 1024 * 1024,
             max_images_per_request: 64,
@@ -217,6 +222,11 @@ impl ServerConfig {
     /// The libtorch intra-op thread count to set, or `None` to keep its default.
     pub fn intra_op_thread_count(&self) -> Option<usize> {
         (self.intra_op_threads != 0).then_some(self.intra_op_threads)
+    }
+
+    /// Whether KServe V2 over gRPC is served, on [`Self::grpc_port`].
+    pub fn has_grpc_listener(&self) -> bool {
+        self.grpc_port != 0
     }
 
     /// Whether `/metrics` gets its own listener on [`Self::metrics_port`].

@@ -18,6 +18,8 @@ pub struct Overrides {
     pub port: Option<u16>,
     /// Replaces `server.metrics_port`.
     pub metrics_port: Option<u16>,
+    /// Replaces `server.grpc_port`.
+    pub grpc_port: Option<u16>,
     /// Replaces `server.log_format`.
     pub log_format: Option<LogFormat>,
     /// Replaces `device` of every model: one flag moves a whole deployment
@@ -41,6 +43,7 @@ impl Config {
             host,
             port,
             metrics_port,
+            grpc_port,
             log_format,
             device,
             weights,
@@ -54,6 +57,9 @@ impl Config {
         }
         if let Some(metrics_port) = metrics_port {
             self.server.metrics_port = metrics_port;
+        }
+        if let Some(grpc_port) = grpc_port {
+            self.server.grpc_port = grpc_port;
         }
         if let Some(log_format) = log_format {
             self.server.log_format = log_format;

@@ -175,6 +175,7 @@ fn bad_values_name_their_key() {
     let mut config = Config::default();
     config.server.request_timeout_ms = 0;
     config.server.metrics_port = config.server.port;
+    config.server.grpc_port = config.server.port;
     let model = &mut config.models[0];
     model.max_batch_size = 0;
     model.replicas = 0;
@@ -193,6 +194,7 @@ fn bad_values_name_their_key() {
         "at least 1"
     ));
     assert!(has_problem(&found, "server.metrics_port", "differ"));
+    assert!(has_problem(&found, "server.grpc_port", "differ"));
     let message = ConfigError::Invalid(found).to_string();
     assert!(
         message.contains("models[0].max_batch_size: must be at least 1"),
@@ -276,6 +278,7 @@ fn overrides_win_over_the_file() {
         host: Some("127.0.0.1".into()),
         port: Some(0),
         metrics_port: Some(9100),
+        grpc_port: Some(9001),
         log_format: Some(LogFormat::Json),
         device: Some(DeviceSpec::Cuda(1)),
         weights: Some(WeightsSource::File(PathBuf::from("c.safetensors"))),
@@ -285,6 +288,7 @@ fn overrides_win_over_the_file() {
     assert!(config.server.api_key.matches("from-the-environment"));
     assert_eq!(config.server.port, 0);
     assert_eq!(config.server.metrics_port, 9100);
+    assert_eq!(config.server.grpc_port, 9001);
     assert_eq!(config.server.log_format, LogFormat::Json);
     assert!(config
         .models

@@ -95,6 +95,15 @@ fn check_server(server: &ServerConfig, problems: &mut Vec<Problem>) {
             ),
         ));
     }
+    if server.grpc_port != 0 && [server.port, server.metrics_port].contains(&server.grpc_port) {
+        problems.push(problem(
+            "server.grpc_port",
+            format!(
+                "must differ from server.port ({}) and server.metrics_port ({}); 0 = no gRPC",
+                server.port, server.metrics_port
+            ),
+        ));
+    }
     let at_least_one = [
         ("server.request_timeout_ms", server.request_timeout_ms == 0),
         ("server.max_body_bytes", server.max_body_bytes == 0),

@@ -31,22 +31,22 @@
 mod allow;
 mod body_deadline;
 mod encoding;
-mod error;
-mod extract;
+pub(crate) mod error;
+pub(crate) mod extract;
 // The parsers as functions of one byte string, for `crate::fuzzing`.
 #[cfg(feature = "fuzzing")]
 pub(crate) mod fuzz;
 mod health;
-mod respond;
+pub(crate) mod respond;
 mod routes;
-mod security;
+pub(crate) mod security;
 #[cfg(test)]
 mod tests;
 mod ui;
 #[cfg(test)]
 mod ui_tests;
 mod v1;
-mod v2;
+pub(crate) mod v2;
 
 use std::sync::Arc;
 

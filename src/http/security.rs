@@ -51,7 +51,7 @@ pub(super) async fn require_api_key(
 
 /// The token of an `Authorization: Bearer <token>` value; the scheme name
 /// is case-insensitive (RFC 9110), anything else is no token at all.
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")

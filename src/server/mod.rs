@@ -40,6 +40,8 @@ pub struct Server {
     pub addr: SocketAddr,
     /// Where `/metrics` listens when it has its own port.
     pub metrics_addr: Option<SocketAddr>,
+    /// Where KServe V2 over gRPC listens, when `grpc_port` is set.
+    pub grpc_addr: Option<SocketAddr>,
     /// The engine, for in-process callers and tests.
     pub service: Arc<InferenceService>,
     shutdown: watch::Sender<bool>,
@@ -75,6 +77,16 @@ impl Server {
             (None, None)
         };
 
+        let grpc_listener = if config.server.has_grpc_listener() {
+            Some(bind(&config.server.host, config.server.grpc_port).await?)
+        } else {
+            None
+        };
+        let grpc_addr = grpc_listener
+            .as_ref()
+            .map(TcpListener::local_addr)
+            .transpose()?;
+
         let StartedModels {
             handles,
             replica_threads,
@@ -85,13 +97,16 @@ impl Server {
         let calibrating = service.clone();
         tokio::task::spawn_blocking(move || calibrating.calibrate_decoding());
         let state = AppState::new(service.clone(), config.server.clone());
-        tracing::info!(%addr, ?metrics_addr, "listening");
+        tracing::info!(%addr, ?metrics_addr, ?grpc_addr, "listening");
 
         let (shutdown, shutdown_requested) = watch::channel(false);
         let lifecycle = tokio::spawn(lifecycle(
             state,
-            listener,
-            metrics_listener,
+            Listeners {
+                api: listener,
+                metrics: metrics_listener,
+                grpc: grpc_listener,
+            },
             shutdown_requested,
             replica_threads,
             config,
@@ -99,6 +114,7 @@ impl Server {
         Ok(Self {
             addr,
             metrics_addr,
+            grpc_addr,
             service,
             shutdown,
             lifecycle,
@@ -161,10 +177,17 @@ async fn bind(host: &str, port: u16) -> anyhow::Result<TcpListener> {
         .with_context(|| format!("cannot listen on {host}:{port}"))
 }
 
+/// The bound listeners: the API, and `/metrics` and gRPC where they have
+/// ports of their own.
+struct Listeners {
+    api: TcpListener,
+    metrics: Option<TcpListener>,
+    grpc: Option<TcpListener>,
+}
+
 async fn lifecycle(
     state: AppState,
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
+    listeners: Listeners,
     mut shutdown_requested: watch::Receiver<bool>,
     replica_threads: Vec<std::thread::JoinHandle<()>>,
     config: Config,
@@ -172,6 +195,22 @@ async fn lifecycle(
     let service = state.service.clone();
     let (stop_accepting, accepting) = watch::channel(false);
     let limits = ConnectionLimits::from_config(&config.server);
+    let Listeners {
+        api: listener,
+        metrics: metrics_listener,
+        grpc: grpc_listener,
+    } = listeners;
+    // gRPC is served and drained exactly like the HTTP API: the same
+    // connection bounds, and in-flight calls finish before shutdown.
+    let grpc_task = grpc_listener.map(|listener| {
+        tokio::spawn(connections::serve(
+            listener,
+            crate::grpc::router(state.clone()),
+            limits,
+            ConnectionGauges::new(service.metrics(), "grpc"),
+            accepting.clone(),
+        ))
+    });
     let mut api = tokio::spawn(connections::serve(
         listener,
         http::router(state.clone()),
@@ -207,9 +246,22 @@ async fn lifecycle(
     let _ = stop_accepting.send(true);
     let drain_started = Instant::now();
     let drain_timeout = config.server.drain_timeout();
-    if tokio::time::timeout(drain_timeout, &mut api).await.is_err() {
+    let grpc_abort = grpc_task.as_ref().map(JoinHandle::abort_handle);
+    let connections_closed = async {
+        let _ = (&mut api).await;
+        if let Some(task) = grpc_task {
+            let _ = task.await;
+        }
+    };
+    if tokio::time::timeout(drain_timeout, connections_closed)
+        .await
+        .is_err()
+    {
         tracing::warn!("open connections outlived the drain timeout");
         api.abort();
+        if let Some(task) = grpc_abort {
+            task.abort();
+        }
     }
     if let Some(task) = metrics_task {
         task.abort();

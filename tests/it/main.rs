@@ -20,6 +20,7 @@ mod embed;
 mod embedding_parity;
 mod failover;
 mod fuzz_regression;
+mod grpc;
 mod hardening;
 mod hub_cache;
 mod kserve_sdk;

@@ -98,7 +98,7 @@ fn output_tensor(output: &ClassifyOutput, spec: OutputSpec, binary: &mut Vec<u8>
 }
 
 /// The classification extension's strings, Triton's format, per image.
-fn classification(output: &ClassifyOutput, k: usize) -> Vec<String> {
+pub(crate) fn classification(output: &ClassifyOutput, k: usize) -> Vec<String> {
     output
         .probabilities
         .iter()

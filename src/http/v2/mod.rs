@@ -37,11 +37,11 @@ use crate::infer::{ClassifyRequest, ModelInfo, Readiness};
 use crate::metrics::Task;
 use crate::model::FEATURE_DIM;
 
-pub(super) mod binary;
-mod data;
-mod dto;
-mod encode;
-pub(super) mod request;
+pub(crate) mod binary;
+pub(crate) mod data;
+pub(crate) mod dto;
+pub(crate) mod encode;
+pub(crate) mod request;
 
 /// The protocol extensions this server implements.
 pub const EXTENSIONS: &[&str] = &["classification", "binary_tensor_data"];
@@ -53,7 +53,7 @@ const INLINE_PARSE_LIMIT: usize = 64 * 1024;
 
 /// Models have no versions here; the protocol wants one to report, and a
 /// request body may name it.
-pub(super) const MODEL_VERSION: &str = "1";
+pub(crate) const MODEL_VERSION: &str = "1";
 
 /// `GET /v2`.
 pub async fn server_metadata() -> Json<ServerMetadata> {
@@ -73,7 +73,7 @@ pub async fn model_metadata(
     Ok(Json(tensor_metadata(&model)))
 }
 
-fn tensor_metadata(model: &ModelInfo) -> ModelMetadataV2 {
+pub(crate) fn tensor_metadata(model: &ModelInfo) -> ModelMetadataV2 {
     let cfg = model.pretrained_cfg();
     let side = i64::from(cfg.input_size);
     let classes = i64::try_from(cfg.num_classes).unwrap_or(i64::MAX);
@@ -98,6 +98,19 @@ fn tensor_metadata(model: &ModelInfo) -> ModelMetadataV2 {
             tensor(PROBABILITIES_OUTPUT, "FP32", &[-1, classes]),
             tensor(FEATURES_OUTPUT, "FP32", &[-1, FEATURE_DIM as i64]),
         ],
+    }
+}
+
+/// What a request to `model` is checked against.
+pub(crate) fn target(model: &ModelInfo) -> Target {
+    let cfg = model.pretrained_cfg();
+    Target {
+        model: model.model,
+        version: MODEL_VERSION,
+        shape: ModelShape {
+            input_size: cfg.input_size,
+            num_classes: cfg.num_classes,
+        },
     }
 }
 
@@ -144,16 +157,7 @@ pub async fn infer(
     };
     let label = model.name();
     let mut counter = RequestCounter::new(metrics, label, Task::Predict);
-    let cfg = model.pretrained_cfg();
-    let target = Target {
-        model: model.model,
-        version: MODEL_VERSION,
-        shape: ModelShape {
-            input_size: cfg.input_size,
-            num_classes: cfg.num_classes,
-        },
-    };
-    let response = match read_call(&state, target, request).await {
+    let response = match read_call(&state, target(&model), request).await {
         Ok(call) => {
             let features = call.wants_features();
             if features {

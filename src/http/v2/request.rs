@@ -152,44 +152,74 @@ pub fn parse_infer(body: FramedBody, target: Target) -> Result<InferCall, Reques
         request.model_version.as_deref(),
         target,
     )?;
-    let shape = target.shape;
     let (binary_output, timeout) = request_params(request.parameters.unwrap_or_default())?;
     let mut sections = BinarySections::new(body.binary);
-    let input = match <[InputJson; 1]>::try_from(request.inputs) {
-        Ok([input]) => input,
-        Err(inputs) => {
-            return Err(tensor_error(format!(
-                "expected exactly one input ({IMAGE_BYTES_INPUT}: BYTES [N], or \
-                 {NORMALIZED_INPUT}: FP32 [N,3,{0},{0}]), got {1}",
-                shape.input_size,
-                inputs.len()
-            )))
-        }
-    };
-    let images = parse_input(input, shape, &mut sections)?;
+    let input = one_input(request.inputs, target.shape)?;
+    let data = input_data(
+        &input.name,
+        input.parameters.unwrap_or_default(),
+        input.data,
+        &mut sections,
+    )?;
+    let images = tensor_images(
+        TensorInput {
+            name: &input.name,
+            datatype: &input.datatype,
+            shape: &input.shape,
+            data,
+        },
+        target.shape,
+    )?;
     sections.finish()?;
-    let outputs = match request.outputs {
-        None => vec![OutputSpec {
-            kind: OutputKind::Probabilities,
-            classification: None,
-            binary: binary_output,
-        }],
-        Some(outputs) => parse_outputs(outputs, binary_output, shape)?,
-    };
+    let outputs = request.outputs.map(|outputs| {
+        outputs
+            .into_iter()
+            .map(|output| (output.name, output.parameters.unwrap_or_default()))
+            .collect()
+    });
     Ok(InferCall {
         id: request.id,
         images,
-        outputs,
+        outputs: requested_outputs(outputs, binary_output, target.shape)?,
         timeout,
         client: None,
     })
+}
+
+/// The one input a request may have, of the many it sent.
+pub fn one_input<T>(inputs: Vec<T>, shape: ModelShape) -> Result<T, RequestError> {
+    match <[T; 1]>::try_from(inputs) {
+        Ok([input]) => Ok(input),
+        Err(inputs) => Err(tensor_error(format!(
+            "expected exactly one input ({IMAGE_BYTES_INPUT}: BYTES [N], or \
+             {NORMALIZED_INPUT}: FP32 [N,3,{0},{0}]), got {1}",
+            shape.input_size,
+            inputs.len()
+        ))),
+    }
+}
+
+/// The outputs asked for, [`PROBABILITIES_OUTPUT`] alone when none is named.
+pub fn requested_outputs(
+    outputs: Option<Vec<(String, Map<String, Value>)>>,
+    binary_output: bool,
+    shape: ModelShape,
+) -> Result<Vec<OutputSpec>, RequestError> {
+    match outputs {
+        None => Ok(vec![OutputSpec {
+            kind: OutputKind::Probabilities,
+            classification: None,
+            binary: binary_output,
+        }]),
+        Some(outputs) => parse_outputs(outputs, binary_output, shape),
+    }
 }
 
 /// The body's `model_name` and `model_version`, where given, must agree
 /// with the path: a request meant for another model or version must not be
 /// answered by this one. An alias of the path's model agrees, and so does
 /// an empty version (the protocol's "whichever the server serves").
-fn check_model(
+pub fn check_model(
     name: Option<&str>,
     version: Option<&str>,
     target: Target,
@@ -217,7 +247,9 @@ fn check_model(
 
 /// `binary_data_output` and `timeout` (µs). Anything else is refused, so a
 /// client relying on a feature we lack (sequences, priorities) learns it.
-fn request_params(params: Map<String, Value>) -> Result<(bool, Option<Duration>), RequestError> {
+pub fn request_params(
+    params: Map<String, Value>,
+) -> Result<(bool, Option<Duration>), RequestError> {
     let mut binary_output = false;
     let mut timeout = None;
     for (key, value) in params {
@@ -239,19 +271,59 @@ fn request_params(params: Map<String, Value>) -> Result<(bool, Option<Duration>)
     Ok((binary_output, timeout))
 }
 
-fn bool_param(key: &str, value: &Value) -> Result<bool, RequestError> {
+pub fn bool_param(key: &str, value: &Value) -> Result<bool, RequestError> {
     value.as_bool().ok_or_else(|| {
         RequestError::InvalidParameter(format!("{key} must be true or false, got {value}"))
     })
 }
 
-/// The request's one input as images, with its shape, datatype and data checked.
-fn parse_input(
-    input: InputJson,
-    shape: ModelShape,
+/// An input tensor as any transport carries it, its data already found.
+#[derive(Debug)]
+pub struct TensorInput<'a> {
+    pub name: &'a str,
+    pub datatype: &'a str,
+    pub shape: &'a [i64],
+    pub data: Data,
+}
+
+/// Where an input's elements are: the transports differ only here.
+#[derive(Debug)]
+pub enum Data {
+    /// Raw little-endian elements (a `BYTES` element is a 4-byte length,
+    /// then its bytes): HTTP binary data, gRPC `raw_input_contents`.
+    Binary(Bytes),
+    /// HTTP JSON `data` (a `BYTES` element is base64 there).
+    Json(TensorData),
+    /// gRPC typed `contents.bytes_contents`: each element raw.
+    Elements(Vec<Bytes>),
+    /// gRPC typed `contents.fp32_contents`.
+    Floats(Vec<f32>),
+}
+
+/// An HTTP input's data: JSON `data`, or the next binary section when
+/// `parameters.binary_data_size` claims one.
+fn input_data(
+    name: &str,
+    parameters: Map<String, Value>,
+    data: Option<TensorData>,
     sections: &mut BinarySections,
-) -> Result<RequestImages, RequestError> {
-    let name = input.name.as_str();
+) -> Result<Data, RequestError> {
+    match (binary_data_size(name, parameters)?, data) {
+        (Some(size), None) => Ok(Data::Binary(sections.take(size, name)?)),
+        (None, Some(data)) => Ok(Data::Json(data)),
+        (Some(_), Some(_)) => Err(tensor_error(format!(
+            "input {name:?} has both data and parameters.binary_data_size; send one"
+        ))),
+        (None, None) => Err(tensor_error(format!(
+            "input {name:?} has no data and no parameters.binary_data_size"
+        ))),
+    }
+}
+
+/// The request's one input as images, with its shape, datatype and data
+/// checked: the same checks whatever the transport.
+pub fn tensor_images(input: TensorInput, shape: ModelShape) -> Result<RequestImages, RequestError> {
+    let name = input.name;
     let (expected_type, per_image) = match name {
         IMAGE_BYTES_INPUT => ("BYTES", 1),
         NORMALIZED_INPUT => {
@@ -270,7 +342,7 @@ fn parse_input(
             input.datatype
         )));
     }
-    let count = batch_size(name, &input.shape, shape.input_size)?;
+    let count = batch_size(name, input.shape, shape.input_size)?;
     // Checked: the shape is the client's; only the data's length is real.
     let expected_elements = count.checked_mul(per_image).ok_or_else(|| {
         tensor_error(format!(
@@ -278,24 +350,11 @@ fn parse_input(
             input.shape
         ))
     })?;
-    let binary_size = binary_data_size(name, input.parameters.unwrap_or_default())?;
-    let data = match (binary_size, input.data) {
-        (Some(size), None) => Data::Binary(sections.take(size, name)?),
-        (None, Some(data)) => Data::Json(data),
-        (Some(_), Some(_)) => {
-            return Err(tensor_error(format!(
-                "input {name:?} has both data and parameters.binary_data_size; send one"
-            )))
-        }
-        (None, None) => {
-            return Err(tensor_error(format!(
-                "input {name:?} has no data and no parameters.binary_data_size"
-            )))
-        }
-    };
+    let data = input.data;
     if name == IMAGE_BYTES_INPUT {
         let images = match data {
             Data::Binary(bytes) => decode_bytes_elements(&bytes)?,
+            Data::Elements(elements) => elements,
             Data::Json(TensorData::Strings(texts)) => texts
                 .iter()
                 .enumerate()
@@ -309,7 +368,7 @@ fn parse_input(
                 })
                 .collect::<Result<_, _>>()?,
             Data::Json(TensorData::Empty) => Vec::new(),
-            Data::Json(TensorData::Numbers(_)) => {
+            Data::Json(TensorData::Numbers(_)) | Data::Floats(_) => {
                 return Err(tensor_error(format!(
                     "input {name:?}: BYTES data must be strings"
                 )))
@@ -320,9 +379,9 @@ fn parse_input(
     }
     let values = match data {
         Data::Binary(bytes) => decode_f32s(&bytes)?,
-        Data::Json(TensorData::Numbers(values)) => values,
+        Data::Json(TensorData::Numbers(values)) | Data::Floats(values) => values,
         Data::Json(TensorData::Empty) => Vec::new(),
-        Data::Json(TensorData::Strings(_)) => {
+        Data::Json(TensorData::Strings(_)) | Data::Elements(_) => {
             return Err(tensor_error(format!(
                 "input {name:?}: FP32 data must be numbers"
             )))
@@ -335,11 +394,6 @@ fn parse_input(
             .map(<[f32]>::to_vec)
             .collect(),
     ))
-}
-
-enum Data {
-    Binary(Bytes),
-    Json(TensorData),
 }
 
 /// N from `[N]`/`[N, 1]` (`BYTES`) or `[N, 3, S, S]` (`FP32`).
@@ -407,13 +461,13 @@ impl InferCall {
 /// Requested outputs: [`PROBABILITIES_OUTPUT`] and [`FEATURES_OUTPUT`],
 /// each at most once, in any order.
 fn parse_outputs(
-    outputs: Vec<OutputJson>,
+    outputs: Vec<(String, Map<String, Value>)>,
     binary_default: bool,
     shape: ModelShape,
 ) -> Result<Vec<OutputSpec>, RequestError> {
     let mut specs: Vec<OutputSpec> = Vec::with_capacity(outputs.len());
-    for output in outputs {
-        let kind = match output.name.as_str() {
+    for (name, parameters) in outputs {
+        let kind = match name.as_str() {
             PROBABILITIES_OUTPUT => OutputKind::Probabilities,
             FEATURES_OUTPUT => OutputKind::Features,
             other => {
@@ -434,7 +488,7 @@ fn parse_outputs(
             classification: None,
             binary: binary_default,
         };
-        for (key, value) in output.parameters.unwrap_or_default() {
+        for (key, value) in parameters {
             match key.as_str() {
                 "binary_data" => spec.binary = bool_param(&key, &value)?,
                 // tritonclient sends no key for "no classification"; 0 means the same.
