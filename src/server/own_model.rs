@@ -175,16 +175,14 @@ fn checkpoint_classes(path: &Path) -> Result<usize, String> {
         })
     };
     let weight = shape_of("fc.weight")?;
-    let [classes, features] = weight[..] else {
-        return Err(format!(
-            "fc.weight has shape {weight:?}; expected [num_classes, {FEATURE_DIM}]"
-        ));
+    let classes = match weight[..] {
+        [classes, features] if features == FEATURE_DIM && classes > 0 => classes,
+        _ => {
+            return Err(format!(
+                "fc.weight has shape {weight:?}; expected [num_classes, {FEATURE_DIM}]"
+            ))
+        }
     };
-    if features != FEATURE_DIM || classes == 0 {
-        return Err(format!(
-            "fc.weight has shape {weight:?}; expected [num_classes, {FEATURE_DIM}]"
-        ));
-    }
     let bias = shape_of("fc.bias")?;
     if bias != [classes] {
         return Err(format!(
