@@ -20,7 +20,8 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build-tools build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
-	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools grpc-tools gpu-bundle engine-settings
+	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools grpc-tools gpu-bundle engine-settings \
+	image image-test
 
 venv: $(VENV_STAMP)
 $(VENV_STAMP): scripts/requirements.txt scripts/setup-venv.sh
@@ -142,6 +143,20 @@ engine-settings: build $(FIXTURE_STAMP)
 gpu-bundle: build $(FIXTURE_STAMP)
 	cargo build --release --locked --example loadgen
 	scripts/gpu/make-bundle.sh target/gpu-bundle
+
+# The container image (docker/Dockerfile) with docker when a docker daemon
+# answers, else podman; prints its size and the build time. IMAGE names the
+# tag, TORCH_DEVICE=cpu builds the CPU-only variant, RUST_IMAGE_ARG and
+# RUNTIME_IMAGE_ARG replace the public base images. Not part of `make test`.
+image:
+	scripts/container/build.sh
+
+# The image built from local base images and run for real with podman
+# (scripts/container/image_test.sh says what it checks); sets up podman and
+# the base images when missing. ~20-40 minutes for a first build on 2 cores.
+# Not part of `make test`.
+image-test: build $(VENV_STAMP) $(FIXTURE_STAMP)
+	scripts/container/image_test.sh
 
 # Serves config/default.toml (override with CONFIG=...). Extra flags: ARGS=...
 run: build

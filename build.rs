@@ -7,7 +7,8 @@
 //! The rpath lets the binary run without `LD_LIBRARY_PATH`; on a machine
 //! without a GPU libtorch_cuda still loads (it only needs the CUDA runtime
 //! libraries, which the wheel's nvidia-* dependencies provide) and reports no
-//! device.
+//! device. `SERESNEXT_LINK_CUDA=0` leaves libtorch_cuda out, for a CPU-only
+//! container image that then need not carry the ~3 GB of CUDA libraries.
 //!
 //! It also records where the `onnxruntime` wheel beside torch keeps
 //! libonnxruntime (`SERESNEXT_ORT_DYLIB`), so the ONNX Runtime engine finds
@@ -23,13 +24,15 @@ fn main() {
     generate_grpc();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-env-changed=SERESNEXT_ORT_DYLIB");
+    println!("cargo:rerun-if-env-changed=SERESNEXT_LINK_CUDA");
     let Ok(lib_dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
         return;
     };
     let lib_dir = PathBuf::from(lib_dir);
     record_onnxruntime_wheel(&lib_dir);
     println!("cargo:rustc-link-arg=-Wl,-rpath,{}", lib_dir.display());
-    if lib_dir.join("libtorch_cuda.so").exists() {
+    let cuda_wanted = std::env::var("SERESNEXT_LINK_CUDA").as_deref() != Ok("0");
+    if cuda_wanted && lib_dir.join("libtorch_cuda.so").exists() {
         println!("cargo:rustc-link-search=native={}", lib_dir.display());
         println!("cargo:rustc-link-arg=-Wl,--no-as-needed,-ltorch_cuda,--as-needed");
     }

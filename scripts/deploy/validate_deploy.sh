@@ -19,11 +19,11 @@ for tool in "$bin/hadolint" "$bin/check-jsonschema" "$bin/kubernetes-validate" \
   fi
 done
 
-echo "== hadolint docker/Dockerfile"
-"$bin/hadolint" docker/Dockerfile
+echo "== hadolint docker/Dockerfile docker/test/*.Containerfile"
+"$bin/hadolint" docker/Dockerfile docker/test/*.Containerfile
 
 echo "== Compose Specification schema: docker/compose.yaml"
-"$bin/check-jsonschema" --builtin-schema vendor.compose-spec docker/compose.yaml
+"$bin/check-jsonschema" --builtin-schema vendor.compose-spec docker/compose.yaml docker/compose.test.yaml
 
 # Every Kubernetes object kustomization.yaml applies, plus the adapter rule.
 # kustomization.yaml itself is not an API object, and ServiceMonitor is a CRD

@@ -333,6 +333,30 @@ fn dockerfile_agrees_with_config_requirements_and_probe() {
     assert!(instructions(&docker, "RUN")
         .iter()
         .any(|run| run.contains("\"torch==${TORCH_VERSION}\"")));
+    // And one libonnxruntime: ort's load-dynamic checks the version it finds.
+    let ort_arg = instructions(&docker, "ARG")
+        .into_iter()
+        .find_map(|arg| arg.strip_prefix("ONNXRUNTIME_VERSION="))
+        .expect("ARG ONNXRUNTIME_VERSION");
+    let ort_requirement = read("scripts/requirements.txt")
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("onnxruntime==").map(str::to_owned))
+        .expect("onnxruntime== in scripts/requirements.txt");
+    assert_eq!(ort_arg, ort_requirement);
+    assert!(instructions(&docker, "RUN")
+        .iter()
+        .any(|run| run.contains("\"onnxruntime==${ONNXRUNTIME_VERSION}\"")));
+    // The public base images stay the defaults; local ones are build args.
+    let base_args: Vec<&str> = instructions(&docker, "ARG")
+        .into_iter()
+        .filter(|arg| arg.starts_with("RUST_IMAGE=") || arg.starts_with("RUNTIME_IMAGE="))
+        .collect();
+    assert_eq!(
+        base_args,
+        ["RUST_IMAGE=rust:1.95.0-bookworm", "RUNTIME_IMAGE=debian:12.11-slim"]
+    );
+    let froms = instructions(&docker, "FROM");
+    assert_eq!(froms, ["${RUST_IMAGE} AS build", "${RUNTIME_IMAGE} AS runtime"]);
 
     let arg = |name: &str| {
         instructions(&docker, "ARG")
@@ -345,12 +369,13 @@ fn dockerfile_agrees_with_config_requirements_and_probe() {
     let copies = instructions(&docker, "COPY");
     // build.rs bakes LIBTORCH/lib into the binary as its rpath, and
     // libtorch_cuda finds nvidia/*/lib relative to itself: the runtime stage
-    // must copy both to the very paths the build stage used.
+    // copies the libraries staged with `cp --parents` (absolute paths kept)
+    // to the root, so each lands at the very path the build stage used.
     assert!(instructions(&docker, "ENV").contains(&"LIBTORCH=${SITE}/torch"));
-    for dir in ["${SITE}/torch/lib", "${SITE}/nvidia"] {
-        let copy = format!("--from=build {dir} {dir}");
-        assert!(copies.contains(&copy.as_str()), "COPY {copy}");
-    }
+    assert!(copies.contains(&"--from=build /runtime-libs-root/ /"));
+    assert!(instructions(&docker, "RUN").iter().any(|run| run
+        .contains("scripts/container/runtime_libs.py /usr/local/bin/seresnext-serve \"${SITE}\"")
+        && run.contains("cp --parents -t /runtime-libs-root")));
 
     let port = config.server.port.to_string();
     assert_eq!(instructions(&docker, "EXPOSE"), [port.as_str()]);
@@ -585,4 +610,28 @@ async fn health_probe_script_tells_healthy_from_unhealthy() {
     let unhealthy = probe(port);
     answer.join().unwrap();
     assert!(!unhealthy.status.success(), "{}", show(&unhealthy));
+}
+
+#[test]
+fn compose_test_override_replaces_every_image_it_brings_up_with_a_local_one() {
+    let compose = yaml("docker/compose.yaml");
+    let services = compose["services"].as_mapping().expect("services");
+    let test = yaml("docker/compose.test.yaml");
+    let overridden = test["services"].as_mapping().expect("services");
+    let names: BTreeSet<&str> = overridden.keys().map(text).collect();
+    assert_eq!(
+        names,
+        BTreeSet::from(["nginx", "prometheus", "seresnext-1", "seresnext-2"])
+    );
+    for (name, service) in overridden {
+        assert!(services.contains_key(name), "{name:?} not in compose.yaml");
+        let image = text(&service["image"]);
+        assert!(image.contains("localhost/"), "{name:?}: {image}");
+    }
+    // The peers' local images are built from the Containerfiles beside it.
+    for peer in ["nginx", "prometheus"] {
+        assert!(repo()
+            .join(format!("docker/test/{peer}.Containerfile"))
+            .exists());
+    }
 }
