@@ -154,7 +154,7 @@ impl<T, R> Batch<T, R> {
                 false
             }
         };
-        self.shared.record_batch_time(inference_time);
+        self.shared.record_batch_time(inference_time, batch_size);
         self.shared
             .observer()
             .batch_completed(batch_size, inference_time, succeeded);

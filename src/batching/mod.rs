@@ -26,8 +26,11 @@
 //!   `max_batch_delay` has passed since its *oldest item was enqueued* (not since
 //!   the worker started waiting), so an item never waits for a batch longer than
 //!   the delay just because all workers were busy.
-//! * **Split requests.** Items are queued individually in FIFO order, so a
-//!   multi-item request may be spread over consecutive batches; every item has
+//! * **Fair order.** Batches take items round-robin across the submissions
+//!   waiting, one item per submission per turn, submissions in arrival
+//!   order (`fair_order.rs`): a one-image request is not queued behind every
+//!   crop of a 40-image request that came first. A multi-item request may
+//!   be spread over several batches; its items keep their order, each has
 //!   its own reply channel and [`PendingResults::wait`] returns them in order.
 //! * **Cancellation and deadlines.** Before a batch is formed, items whose
 //!   requester is gone (receiver dropped: client disconnected) are discarded
@@ -108,9 +111,13 @@
 //! # }
 //! ```
 
+mod announcement;
 mod batch;
 mod ema;
 mod error;
+mod fair_order;
+#[cfg(test)]
+mod fair_tests;
 mod observer;
 #[cfg(test)]
 mod outcome_tests;
@@ -124,11 +131,13 @@ mod window_tests;
 
 use std::time::Duration;
 
+pub use announcement::Announcement;
 pub use batch::{Batch, ItemOutput, PendingResults};
 pub use ema::AtomicEma;
 pub use error::{BatchError, ConfigError, SubmitError};
+pub use fair_order::WaitingSubmission;
 pub use observer::{BatchObserver, BatcherStats, NoopObserver};
-pub use queue::{Announcement, BatchQueue};
+pub use queue::BatchQueue;
 
 /// Tuning of one model's queue; one `BatchQueue` per model is built from it.
 #[derive(Debug, Clone, PartialEq, Eq)]

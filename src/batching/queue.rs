@@ -13,11 +13,13 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
+use super::announcement::Announcement;
 use super::batch::{Batch, PendingResults, Waiter};
 use super::error::{BatchError, ConfigError, SubmitError};
+use super::fair_order::WaitingSubmission;
 use super::observer::{BatchObserver, BatcherStats, Counters};
 use super::policy::{next_step, NextStep};
-use super::shared::{is_drained, take_dead_items, QueuedItem, Shared, State};
+use super::shared::{is_drained, QueuedItem, Shared, State};
 use super::BatcherConfig;
 
 /// A cheaply clonable handle on one model's queue; the HTTP side and every
@@ -140,7 +142,7 @@ impl<T, R> BatchQueue<T, R> {
         if state.queue.len() + item_count > capacity {
             // Cancelled or expired items still occupy slots until a worker
             // purges them; reclaim them before rejecting anyone.
-            dead = take_dead_items(&mut state.queue, now);
+            dead = state.queue.take_dead(now);
             if state.queue.len() + item_count > capacity {
                 let depth = state.queue.len();
                 drop(state);
@@ -156,11 +158,12 @@ impl<T, R> BatchQueue<T, R> {
             }
         }
         let mut receivers = Vec::with_capacity(item_count);
+        let mut items = std::collections::VecDeque::with_capacity(item_count);
         let span = tracing::Span::current();
         for input in inputs {
             let (reply, receiver) = oneshot::channel();
             receivers.push(receiver);
-            state.queue.push_back(QueuedItem {
+            items.push_back(QueuedItem {
                 input,
                 enqueued_at: now,
                 deadline,
@@ -168,6 +171,7 @@ impl<T, R> BatchQueue<T, R> {
                 span: span.clone(),
             });
         }
+        state.queue.push_submission(items);
         drop(state);
         if item_count > 0 || arrived > 0 {
             // All workers re-evaluate: one may now have a full batch, and
@@ -199,7 +203,7 @@ impl<T, R> BatchQueue<T, R> {
         }
         // As in `try_submit`: dead items must not make the queue look full.
         let now = Instant::now();
-        let dead = take_dead_items(&mut state.queue, now);
+        let dead = state.queue.take_dead(now);
         let depth = state.queue.len();
         drop(state);
         shared.dispose_dead(dead, now);
@@ -224,14 +228,14 @@ impl<T, R> BatchQueue<T, R> {
         let mut state = shared.lock_state();
         loop {
             let now = Instant::now();
-            let dead = take_dead_items(&mut state.queue, now);
+            let dead = state.queue.take_dead(now);
             if !dead.is_empty() {
                 drop(state);
                 shared.dispose_dead(dead, now);
                 state = shared.lock_state();
                 continue;
             }
-            let oldest = state.queue.front().map(|item| item.enqueued_at);
+            let oldest = state.queue.oldest_enqueued_at();
             let step = next_step(
                 state.queue.len(),
                 state.announced,
@@ -264,14 +268,16 @@ impl<T, R> BatchQueue<T, R> {
         }
     }
 
-    /// Pops up to `max_batch_size` live items (the caller just purged dead
-    /// ones) and marks the batch in flight.
+    /// Takes up to `max_batch_size` live items (the caller just purged dead
+    /// ones), round-robin across the submissions waiting (`fair_order.rs`),
+    /// and marks the batch in flight.
     fn take_batch(&self, mut state: MutexGuard<'_, State<T, R>>, now: Instant) -> Batch<T, R> {
         let shared = &self.shared;
-        let count = state.queue.len().min(shared.config.max_batch_size);
+        let taken = state.queue.take(shared.config.max_batch_size);
+        let count = taken.len();
         let mut inputs = Vec::with_capacity(count);
         let mut waiters = Vec::with_capacity(count);
-        for item in state.queue.drain(..count) {
+        for item in taken {
             waiters.push(Waiter {
                 reply: item.reply,
                 queue_wait: now.saturating_duration_since(item.enqueued_at),
@@ -345,7 +351,7 @@ impl<T, R> BatchQueue<T, R> {
     /// shutdown after a drain timeout; batches in flight are unaffected.
     pub fn abort_queued(&self) -> usize {
         let mut state = self.shared.lock_state();
-        let removed: Vec<_> = state.queue.drain(..).collect();
+        let removed = state.queue.take_all();
         drop(state);
         let count = removed.len();
         let mut cancelled = 0;
@@ -373,28 +379,22 @@ impl<T, R> BatchQueue<T, R> {
         self.shared.retry_after_for_depth(0)
     }
 
+    /// The submissions waiting, in turn order (items left, deadline): the
+    /// model work ahead of a new request, and whom it would delay.
+    pub fn waiting_submissions(&self) -> Vec<WaitingSubmission> {
+        self.shared.lock_state().queue.waiting()
+    }
+
+    /// Model time one item costs, as measured (a moving average of batch
+    /// time ÷ batch size, divided among the replicas); `None` before any
+    /// batch was answered. Per item rather than per batch because under
+    /// fair order a request's items spread over batches shared with others.
+    pub fn item_time_estimate(&self) -> Option<Duration> {
+        self.shared.item_time()
+    }
+
     /// Totals since creation.
     pub fn stats(&self) -> BatcherStats {
         self.shared.counters.snapshot()
-    }
-}
-
-/// Images announced to a queue ([`BatchQueue::announce`]) and not yet
-/// submitted. Dropping it withdraws them, so a request that fails while
-/// decoding never leaves a worker waiting for images that will not come.
-pub struct Announcement<T, R> {
-    shared: Arc<Shared<T, R>>,
-    images: usize,
-}
-
-impl<T, R> Drop for Announcement<T, R> {
-    fn drop(&mut self) {
-        if self.images == 0 {
-            return;
-        }
-        let mut state = self.shared.lock_state();
-        state.announced = state.announced.saturating_sub(self.images);
-        drop(state);
-        self.shared.work_available.notify_all();
     }
 }

@@ -3,7 +3,6 @@
 //! answering dropped items, counting, the batch-time EMA behind Retry-After,
 //! and drain tracking.
 
-use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use tokio::sync::{oneshot, Notify};
 use super::batch::ItemResult;
 use super::ema::AtomicEma;
 use super::error::BatchError;
+use super::fair_order::FairQueue;
 use super::observer::{BatchObserver, Counters};
 use super::BatcherConfig;
 
@@ -31,14 +31,16 @@ pub(super) struct Shared<T, R> {
     pub(super) observer: Arc<dyn BatchObserver>,
     /// EMA of reported batch compute time in nanoseconds; 0 = no sample yet.
     batch_time_ema_nanos: AtomicEma,
+    /// EMA of batch compute time ÷ batch size in nanoseconds; 0 = no sample.
+    item_time_ema_nanos: AtomicEma,
     /// Totals behind `BatchQueue::stats`.
     pub(super) counters: Counters,
 }
 
 /// Mutable queue state, guarded by `Shared::state`.
 pub(super) struct State<T, R> {
-    /// Waiting items, oldest first.
-    pub(super) queue: VecDeque<QueuedItem<T, R>>,
+    /// Waiting items, in the round-robin order batches take them.
+    pub(super) queue: FairQueue<T, R>,
     /// Set by `close`: no admission, leftovers served at once, then `None`.
     pub(super) closed: bool,
     /// Batches taken and not yet answered or dropped; drained means zero.
@@ -66,7 +68,7 @@ pub(super) struct QueuedItem<T, R> {
 impl<T, R> QueuedItem<T, R> {
     /// True when computing the item would be wasted: nobody is listening or
     /// the deadline has passed.
-    fn is_dead(&self, now: Instant) -> bool {
+    pub(super) fn is_dead(&self, now: Instant) -> bool {
         self.reply.is_closed() || self.deadline.is_some_and(|deadline| now >= deadline)
     }
 }
@@ -76,33 +78,11 @@ pub(super) fn is_drained<T, R>(state: &State<T, R>) -> bool {
     state.closed && state.queue.is_empty() && state.in_flight_batches == 0
 }
 
-/// Moves dead items out of the queue, keeping the order of the live ones.
-/// Scans the whole queue because deadlines are per request, not monotonic;
-/// the scan is cheap (an atomic load and a compare per item, bounded by the
-/// capacity) and the rebuild happens only when something is dead.
-pub(super) fn take_dead_items<T, R>(
-    queue: &mut VecDeque<QueuedItem<T, R>>,
-    now: Instant,
-) -> Vec<QueuedItem<T, R>> {
-    if !queue.iter().any(|item| item.is_dead(now)) {
-        return Vec::new();
-    }
-    let mut dead = Vec::new();
-    for item in std::mem::take(queue) {
-        if item.is_dead(now) {
-            dead.push(item);
-        } else {
-            queue.push_back(item);
-        }
-    }
-    dead
-}
-
 impl<T, R> Shared<T, R> {
     /// An empty, open queue with `config` (already validated).
     pub(super) fn new(config: BatcherConfig, observer: Arc<dyn BatchObserver>) -> Self {
         let state = State {
-            queue: VecDeque::with_capacity(config.queue_capacity),
+            queue: FairQueue::new(),
             closed: false,
             in_flight_batches: 0,
             announced: 0,
@@ -114,6 +94,7 @@ impl<T, R> Shared<T, R> {
             drained: Notify::new(),
             observer,
             batch_time_ema_nanos: AtomicEma::default(),
+            item_time_ema_nanos: AtomicEma::default(),
             counters: Counters::default(),
         }
     }
@@ -171,10 +152,20 @@ impl<T, R> Shared<T, R> {
         }
     }
 
-    /// Folds a worker-reported batch time into the EMA behind Retry-After.
-    pub(super) fn record_batch_time(&self, batch_time: Duration) {
-        self.batch_time_ema_nanos
-            .record(u64::try_from(batch_time.as_nanos()).unwrap_or(u64::MAX));
+    /// Folds a worker-reported batch time into the EMAs behind Retry-After
+    /// and admission's estimate (per batch and per item).
+    pub(super) fn record_batch_time(&self, batch_time: Duration, size: usize) {
+        let nanos = u64::try_from(batch_time.as_nanos()).unwrap_or(u64::MAX);
+        self.batch_time_ema_nanos.record(nanos);
+        let size = u64::try_from(size.max(1)).unwrap_or(u64::MAX);
+        self.item_time_ema_nanos.record(nanos / size);
+    }
+
+    /// Measured model time per item, divided among the replicas.
+    pub(super) fn item_time(&self) -> Option<Duration> {
+        let replicas = u32::try_from(self.config.replicas).unwrap_or(u32::MAX);
+        let per_item = Duration::from_nanos(self.item_time_ema_nanos.get()?);
+        Some(per_item / replicas.max(1))
     }
 
     /// Batches ahead of a new request × EMA batch time, divided among the

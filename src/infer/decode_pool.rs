@@ -48,6 +48,15 @@ pub(super) struct Work<T, E> {
     pub(super) run: Box<dyn FnOnce() -> Result<T, E> + Send>,
 }
 
+/// One request waiting in the scheduler, as admission sees it: pixels not
+/// yet started, all its images (each still needs the model), its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct DecodeLoad {
+    pub(super) pixels: u64,
+    pub(super) images: usize,
+    pub(super) deadline: Option<Instant>,
+}
+
 /// Why a job did not yield every result.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum JobError<E> {
@@ -69,6 +78,10 @@ struct Pending<T, E> {
     limit: Arc<AtomicUsize>,
     results: mpsc::UnboundedSender<Outcome<T, E>>,
     runtime: Handle,
+    /// For admission: its image count (each still needs the model) and
+    /// when it stops waiting (whether a newcomer would make it late).
+    images: usize,
+    deadline: Option<Instant>,
 }
 
 impl<T, E> Pending<T, E> {
@@ -149,13 +162,19 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
     /// work runs on its blocking pool).
     #[cfg(test)]
     pub(super) fn submit(&self, works: Vec<Work<T, E>>) -> Job<T, E> {
-        self.submit_for(None, works)
+        self.submit_for(None, None, works)
     }
 
     /// [`FairPool::submit`], in the lane of `client` when there is one: at
     /// the back of that lane's requests (and the lane at the back of the
-    /// ring if it had no work left).
-    pub(super) fn submit_for(&self, client: Option<&str>, works: Vec<Work<T, E>>) -> Job<T, E> {
+    /// ring if it had no work left). `deadline` is only reported to
+    /// admission ([`FairPool::loads`]); the job's owner enforces it.
+    pub(super) fn submit_for(
+        &self,
+        client: Option<&str>,
+        deadline: Option<Instant>,
+        works: Vec<Work<T, E>>,
+    ) -> Job<T, E> {
         let count = works.len();
         let limit = Arc::new(AtomicUsize::new(count));
         let (sender, results) = mpsc::unbounded_channel();
@@ -171,6 +190,8 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
                     limit: limit.clone(),
                     results: sender,
                     runtime: Handle::current(),
+                    images: count,
+                    deadline,
                 },
             );
         }
@@ -196,7 +217,8 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
     /// Pixels a new request of `own` pixels would see decoded before its
     /// own are done under round-robin (each active request gets about as
     /// many pixels as it does, up to what it has left), plus the running
-    /// ones and its own.
+    /// ones and its own (tests; admission uses [`FairPool::loads`]).
+    #[cfg(test)]
     pub(super) fn pixels_ahead_of(&self, own: u64) -> u64 {
         let state = self.inner.lock();
         let shares: u64 = state
@@ -208,6 +230,24 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
             .pixels_running
             .saturating_add(shares)
             .saturating_add(own)
+    }
+
+    /// The pixels decoding now, and each request with images waiting: its
+    /// waiting pixels, its image count and its deadline. A request whose
+    /// last images are all running is no longer listed (a window of one
+    /// decode, in which its crops go uncounted).
+    pub(super) fn loads(&self) -> (u64, Vec<DecodeLoad>) {
+        let state = self.inner.lock();
+        let loads = state
+            .requests
+            .values()
+            .map(|pending| DecodeLoad {
+                pixels: pending.waiting_pixels(),
+                images: pending.images,
+                deadline: pending.deadline,
+            })
+            .collect();
+        (state.pixels_running, loads)
     }
 
     /// Records a decode that took `took` for `pixels` (a calibration run

@@ -224,12 +224,12 @@ async fn requests_of_one_client_share_one_turn_per_round() {
     let log = Log::default();
     let (first, open) = gated(&log, "a0");
     let first_of_a = vec![first, logged(&log, "a1", 1), logged(&log, "a2", 1)];
-    let mut first_of_a = pool.submit_for(Some("client-a"), first_of_a);
+    let mut first_of_a = pool.submit_for(Some("client-a"), None, first_of_a);
     started(&log).await;
     let second_of_a: Vec<_> = (0..3).map(|i| logged(&log, &format!("x{i}"), 1)).collect();
-    let mut second_of_a = pool.submit_for(Some("client-a"), second_of_a);
+    let mut second_of_a = pool.submit_for(Some("client-a"), None, second_of_a);
     let of_b: Vec<_> = (0..3).map(|i| logged(&log, &format!("b{i}"), 1)).collect();
-    let mut of_b = pool.submit_for(Some("client-b"), of_b);
+    let mut of_b = pool.submit_for(Some("client-b"), None, of_b);
     open.send(()).unwrap();
     assert_eq!(of_b.collect().await.unwrap().len(), 3);
     assert_eq!(first_of_a.collect().await.unwrap().len(), 3);

@@ -1,6 +1,7 @@
 //! Fair sharing through the real facade over fake engines: a small request
-//! is not stuck behind a big one's decodes, and a request that cannot meet
-//! its deadline is refused before any of its work is spent.
+//! is not stuck behind a big one's decodes nor behind its crops in the
+//! model's queue, and a request that cannot meet its deadline is refused
+//! before any of its work is spent.
 
 use std::time::Duration;
 
@@ -8,7 +9,7 @@ use bytes::Bytes;
 use tokio::sync::mpsc;
 
 use super::fake;
-use super::{InferError, InferenceService, PredictRequest};
+use super::{ClassifyRequest, InferError, InferenceService, PredictRequest, RequestImages};
 use crate::config::ServerConfig;
 
 const MODEL: &str = "gluon_seresnext50_32x4d";
@@ -152,5 +153,65 @@ async fn a_request_that_cannot_meet_its_deadline_behind_others_is_refused_at_adm
         "{}",
         waiting(&service)
     );
+    served.stop().await;
+}
+
+/// A client-normalized image (no decode: straight to the model's queue)
+/// whose values depend on `seed`.
+fn tensor(seed: u8) -> Vec<f32> {
+    let side = 224;
+    (0..3 * side * side)
+        .map(|i| f32::from(seed) + (i % 7) as f32 / 7.0)
+        .collect()
+}
+
+fn classify(images: Vec<Vec<f32>>) -> ClassifyRequest {
+    ClassifyRequest {
+        model: MODEL.to_owned(),
+        images: RequestImages::Normalized(images),
+        timeout: None,
+        client: None,
+        features: false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_image_request_overtakes_an_earlier_many_image_one_in_the_model_queue() {
+    // Batches of 4; the replica holds its first batch until the gate opens,
+    // so both requests are queued before any batch after it is formed.
+    let (served, gate) = fake::serve_gated(&[MODEL], &ServerConfig::default());
+    let service = served.service.clone();
+    let queue = &service.models[0].queue;
+    let (done, mut order) = mpsc::unbounded_channel();
+
+    let (big_service, big_done) = (service.clone(), done.clone());
+    let big_task = tokio::spawn(async move {
+        let images = (0..20).map(tensor).collect();
+        let output = big_service.classify(classify(images)).await;
+        big_done.send("big").unwrap();
+        output
+    });
+    // Its first batch is held in the replica, the other 16 wait.
+    while queue.depth() != 16 {
+        tokio::task::yield_now().await;
+    }
+    let small_service = service.clone();
+    let small_task = tokio::spawn(async move {
+        let output = small_service.classify(classify(vec![tensor(99)])).await;
+        done.send("small").unwrap();
+        output
+    });
+    while queue.depth() != 17 {
+        tokio::task::yield_now().await;
+    }
+    gate.open();
+
+    // FIFO would answer the small one after all 20; the fair order puts it
+    // in the second batch.
+    assert_eq!(order.recv().await, Some("small"));
+    assert_eq!(order.recv().await, Some("big"));
+    let small = small_task.await.unwrap().unwrap();
+    assert_eq!(small.batch_sizes, [4]);
+    assert_eq!(big_task.await.unwrap().unwrap().probabilities.len(), 20);
     served.stop().await;
 }

@@ -3,7 +3,7 @@
 //! facade, so only the network itself is replaced: whatever reaches it came
 //! through decode, transform, admission and batching like a real request.
 
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
@@ -19,6 +19,9 @@ use crate::pool::{self, ModelState, ReplicaSpec};
 pub(crate) struct FakeEngine {
     input_len: usize,
     classes: usize,
+    /// When set, every forward pass waits until it is open, so a test can
+    /// hold the replica while it arranges the model's queue.
+    gate: Option<Arc<Gate>>,
 }
 
 impl FakeEngine {
@@ -28,7 +31,42 @@ impl FakeEngine {
         Self {
             input_len: side * side * 3,
             classes: cfg.num_classes,
+            gate: None,
         }
+    }
+}
+
+/// Holds fake forward passes while closed (see [`serve_gated`]).
+pub(crate) struct Gate {
+    open: Mutex<bool>,
+    opened: Condvar,
+}
+
+impl Gate {
+    /// Open: the replicas' warm-up passes go through.
+    fn new() -> Self {
+        Self {
+            open: Mutex::new(true),
+            opened: Condvar::new(),
+        }
+    }
+
+    fn close(&self) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = false;
+    }
+
+    /// Lets every forward pass through, now and from now on.
+    pub(crate) fn open(&self) {
+        *self.open.lock().unwrap_or_else(PoisonError::into_inner) = true;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let _open = self
+            .opened
+            .wait_while(open, |open| !*open)
+            .unwrap_or_else(PoisonError::into_inner);
     }
 }
 
@@ -56,6 +94,9 @@ impl Engine for FakeEngine {
     }
 
     fn forward(&self, images: &[ImageInput<'_>], outputs: Outputs) -> Result<Forward, ModelError> {
+        if let Some(gate) = &self.gate {
+            gate.pass();
+        }
         let rest = 0.1 / (self.classes - 1) as f32;
         let probabilities = images
             .iter()
@@ -103,6 +144,19 @@ pub(crate) fn serve(models: &[&str]) -> Served {
 
 /// [`serve`] with these server limits.
 pub(crate) fn serve_with(models: &[&str], server: &ServerConfig) -> Served {
+    serve_behind(models, server, None)
+}
+
+/// [`serve_with`], every forward pass after warm-up held until the
+/// returned gate opens.
+pub(crate) fn serve_gated(models: &[&str], server: &ServerConfig) -> (Served, Arc<Gate>) {
+    let gate = Arc::new(Gate::new());
+    let served = serve_behind(models, server, Some(gate.clone()));
+    gate.close();
+    (served, gate)
+}
+
+fn serve_behind(models: &[&str], server: &ServerConfig, gate: Option<Arc<Gate>>) -> Served {
     let metrics = Arc::new(Metrics::new().expect("metrics registry"));
     let mut handles = Vec::new();
     let mut states = Vec::new();
@@ -135,7 +189,15 @@ pub(crate) fn serve_with(models: &[&str], server: &ServerConfig) -> Served {
             device: crate::config::DeviceSpec::Cpu,
             max_batch_size: config.max_batch_size,
             warmup: config.warmup,
-            loader: pool::loader_from(move || Box::new(FakeEngine::for_model(id))),
+            loader: {
+                let gate = gate.clone();
+                pool::loader_from(move || {
+                    Box::new(FakeEngine {
+                        gate: gate.clone(),
+                        ..FakeEngine::for_model(id)
+                    })
+                })
+            },
         };
         threads.extend(
             pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).expect("spawn a replica"),

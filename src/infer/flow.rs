@@ -6,9 +6,10 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use super::admission::Admitted;
 use super::error::InferError;
 use super::images::{
-    check_normalized, image_pixels, preprocess_all, ClassifyOutput, ClassifyRequest, RequestImages,
+    check_normalized, collect_decodes, image_pixels, ClassifyOutput, ClassifyRequest, RequestImages,
 };
 use super::service::{InferenceService, ModelHandle};
 use super::topk::{top_k, ClassScore};
@@ -181,31 +182,19 @@ impl InferenceService {
         };
         // Likewise when the work ahead cannot be done in time: a 504 after
         // decoding would cost the same work and tell the client less.
-        self.check_deadline(model, &pixels, timeout)?;
-        // From here until they are queued (or the request fails), the
-        // replicas know these images are coming and may wait for them.
-        let announcement = model.queue.announce(images.len());
+        let (announcement, admitted) =
+            self.admit(model, images, &pixels, client, timeout, deadline)?;
         let _in_flight = self.metrics.track_in_flight(name);
 
-        let decoded = matches!(images, RequestImages::Encoded(_));
-        let inputs: Vec<ModelInput> = match images {
-            RequestImages::Encoded(encoded) => {
-                let crops = tokio::time::timeout_at(
-                    deadline.into(),
-                    preprocess_all(
-                        encoded,
-                        &pixels,
-                        model.transform_spec(),
-                        &self.decode_pool,
-                        client,
-                        self.decode_limits,
-                    ),
-                )
-                .await
-                .map_err(|_| InferError::DeadlineExceeded)??;
+        let decoded = matches!(admitted, Admitted::Decoding(_));
+        let inputs: Vec<ModelInput> = match admitted {
+            Admitted::Decoding(mut job) => {
+                let crops = tokio::time::timeout_at(deadline.into(), collect_decodes(&mut job))
+                    .await
+                    .map_err(|_| InferError::DeadlineExceeded)??;
                 crops.into_iter().map(ModelInput::Crop).collect()
             }
-            RequestImages::Normalized(normalized) => {
+            Admitted::Normalized(normalized) => {
                 check_normalized(normalized, model.id.pretrained_cfg().input_size)?
             }
         };
@@ -276,64 +265,6 @@ impl InferenceService {
             timing,
             batch_sizes,
             random_weights: model.random_weights(),
-        })
-    }
-}
-
-/// Refuse at admission when the estimate exceeds the deadline by this
-/// factor. At 1.5 (to spare requests a rough estimate wrongly refuses),
-/// two of four 40-image requests of 49-Mpixel JPEGs estimated at 39 s were
-/// accepted against 30 s, and both ended in 504 after all the work; the
-/// estimate for such requests is close (decode dominates it).
-const SHED_MARGIN: f64 = 1.0;
-
-impl InferenceService {
-    /// Refuses a request that, by the measured rates, cannot finish before
-    /// its deadline because of the load ahead of it: its fair share of the
-    /// decode work waiting, the decodes running and its own (spread over
-    /// the decode workers, never less than its largest image), then the
-    /// batches queued in the model's queue. Only when its own decodes alone
-    /// would fit the deadline: a request that cannot make it even on an idle
-    /// server is not shed for load (retrying later would not help), and
-    /// keeps its 504. Never before a decode rate was measured, and never
-    /// for images that need no decode.
-    fn check_deadline(
-        &self,
-        model: &ModelHandle,
-        pixels: &[u64],
-        timeout: Duration,
-    ) -> Result<(), InferError> {
-        let own: u64 = pixels.iter().sum();
-        let Some(per_megapixel) = self.decode_pool.time_per_megapixel() else {
-            return Ok(());
-        };
-        if own == 0 {
-            return Ok(());
-        }
-        let workers = self.decode_pool.workers() as f64;
-        let largest = pixels.iter().copied().max().unwrap_or(0) as f64;
-        let decode_time =
-            |pixels: f64| per_megapixel.mul_f64((pixels / workers).max(largest) / 1e6);
-        // Hopeless even on an idle server (its decode and one forward pass
-        // do not fit): not shed for load, since retrying would not help; it
-        // keeps its 504.
-        if decode_time(own as f64) + model.queue.one_batch_estimate() > timeout {
-            return Ok(());
-        }
-        let ahead = self.decode_pool.pixels_ahead_of(own) as f64;
-        let batches_ahead = match model.queue.depth() {
-            0 => Duration::ZERO,
-            _ => model.queue.retry_after_estimate(),
-        };
-        let estimate = decode_time(ahead) + batches_ahead;
-        if estimate <= timeout.mul_f64(SHED_MARGIN) {
-            return Ok(());
-        }
-        tracing::debug!(?estimate, ?timeout, "refused: deadline unreachable");
-        Err(InferError::WouldMissDeadline {
-            estimate,
-            timeout,
-            retry_after: estimate,
         })
     }
 }

@@ -4,17 +4,17 @@
 //! preprocessing on the bounded CPU pool, client-normalized tensors after a
 //! check that they can run at all.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use super::decode_pool::{JobError, Work};
+use super::decode_pool::{Job, JobError, Work};
 use super::error::InferError;
 use super::flow::Timing;
 use super::service::DecodePool;
 use crate::model::ModelId;
 use crate::pool::ModelInput;
-use crate::preprocess::{self, DecodeLimits, PreparedImage, TransformSpec};
+use crate::preprocess::{self, DecodeLimits, PreparedImage, PreprocessError, TransformSpec};
 
 /// A request's images, in the order their answers come back.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,18 +86,21 @@ pub(super) fn image_pixels(images: &[Bytes], limits: &DecodeLimits) -> Vec<u64> 
         .collect()
 }
 
-/// Decodes and transforms every image on the fair decode scheduler (see
-/// `decode_pool.rs`); the first bad image fails the request and its later
-/// images are never decoded, as they are not once this future is dropped
-/// (timeout, client gone).
-pub(super) async fn preprocess_all(
+/// A request's decodes on the scheduler.
+pub(super) type DecodeJob = Job<PreparedImage, PreprocessError>;
+
+/// Queues every image's decode and transform on the fair decode scheduler
+/// (see `decode_pool.rs`), at once, so admission can register a request's
+/// work before judging the next. `deadline` is reported to admission only.
+pub(super) fn submit_decodes(
     images: Vec<Bytes>,
     pixels: &[u64],
     spec: TransformSpec,
     pool: &DecodePool,
     client: Option<&str>,
+    deadline: Option<Instant>,
     limits: DecodeLimits,
-) -> Result<Vec<PreparedImage>, InferError> {
+) -> DecodeJob {
     let works = images
         .into_iter()
         .zip(pixels)
@@ -106,19 +109,23 @@ pub(super) async fn preprocess_all(
             run: Box::new(move || preprocess::prepare(&bytes, &spec, &limits)) as Box<_>,
         })
         .collect();
-    pool.submit_for(client, works)
-        .collect()
-        .await
-        .map_err(|error| match error {
-            JobError::Failed { index, error } => InferError::BadImage {
-                index,
-                source: error,
-            },
-            JobError::Panicked { index } => {
-                InferError::Internal(format!("preprocess of image {index} panicked"))
-            }
-            JobError::Lost => InferError::Internal("preprocess results lost".to_owned()),
-        })
+    pool.submit_for(client, deadline, works)
+}
+
+/// The crops of a [`DecodeJob`], in image order. The first bad image fails
+/// the request and its later images are never decoded, as they are not
+/// once the job is dropped (timeout, client gone).
+pub(super) async fn collect_decodes(job: &mut DecodeJob) -> Result<Vec<PreparedImage>, InferError> {
+    job.collect().await.map_err(|error| match error {
+        JobError::Failed { index, error } => InferError::BadImage {
+            index,
+            source: error,
+        },
+        JobError::Panicked { index } => {
+            InferError::Internal(format!("preprocess of image {index} panicked"))
+        }
+        JobError::Lost => InferError::Internal("preprocess results lost".to_owned()),
+    })
 }
 
 /// Client-normalized images as queue items, once each is known to fit the

@@ -3,11 +3,13 @@
 //! for encoded or client-normalized images (KServe V2). It knows nothing of
 //! axum; the edge knows nothing of tch.
 
+mod admission;
 mod calibrate;
 mod decode_pool;
 mod decode_ring;
 mod embed;
 mod error;
+mod estimate;
 #[cfg(test)]
 mod fair_tests;
 #[cfg(test)]

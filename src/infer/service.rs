@@ -4,7 +4,7 @@
 //! probabilities into labelled top-k with timings.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::decode_pool::FairPool;
@@ -79,6 +79,9 @@ pub struct InferenceService {
     pub(super) request_timeout: Duration,
     /// Set on SIGTERM: readiness fails so the load balancer stops routing here.
     pub(super) draining: AtomicBool,
+    /// Held while one request is judged and its work registered
+    /// (`admission.rs`), so concurrent arrivals see each other's work.
+    pub(super) admission: Mutex<()>,
 }
 
 impl InferenceService {
@@ -101,6 +104,7 @@ impl InferenceService {
             max_images_per_request: server.max_images_per_request,
             request_timeout: server.request_timeout(),
             draining: AtomicBool::new(false),
+            admission: Mutex::new(()),
         }
     }
 

@@ -1,0 +1,199 @@
+//! Admission's estimate, as pure arithmetic on the work the server holds,
+//! so it is tested with made-up loads instead of timed decodes.
+//!
+//! Every admitted request's work left is costed in seconds of the whole
+//! server: its waiting decode pixels × the decode time per megapixel ÷ the
+//! decode workers, **plus** its crops × the model time per item. A sum, not
+//! a max: on a CPU server decoding and forward passes run on the same cores,
+//! so one request's decode does slow another's batches (on a GPU the model
+//! part is a few milliseconds per item and the sum costs nothing).
+//!
+//! Both stages serve requests round-robin (the decode ring, the batch
+//! queue's fair order), so the server behaves like processor sharing: a
+//! request with work `w` left is done once every other request has had
+//! `min(its work, w)` and it has had `w`. That gives two checks at
+//! admission:
+//! - the newcomer's own finish, against its deadline (with headroom for
+//!   those that arrive after it, see [`ADMIT_HEADROOM`]);
+//! - every admitted request's finish, which the newcomer delays by
+//!   `min(its work, theirs)`: one that would still have made its deadline
+//!   must not miss it because of the newcomer. Without this, four heavy
+//!   requests accepted one after another each looked feasible alone, and
+//!   round-robin then made all four finish together, late (four 504s).
+
+use std::time::{Duration, Instant};
+
+/// The share of its deadline a newcomer's estimate may take. The rest is
+/// room for the requests that arrive after it: each delays it by its own
+/// share, and without room the stream of small requests that follows a
+/// heavy one would be refused to keep the heavy one on time.
+pub(super) const ADMIT_HEADROOM: f64 = 0.8;
+
+/// An admitted request's work left and its deadline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Load {
+    pub(super) work: Duration,
+    pub(super) deadline: Option<Instant>,
+}
+
+/// Why a newcomer is refused, with the figures for its 503.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Refusal {
+    /// When the newcomer would be done.
+    pub(super) estimate: Duration,
+    /// When to try again: when the newcomer or the request it would make
+    /// late would be done.
+    pub(super) retry_after: Duration,
+}
+
+/// The works of all loads, sorted, with prefix sums: `Σ min(wⱼ, x)` for
+/// any `x` in a binary search, so admission is O(n log n), not O(n²).
+struct Shares {
+    sorted: Vec<Duration>,
+    prefix: Vec<Duration>,
+}
+
+impl Shares {
+    fn new(loads: &[Load]) -> Self {
+        let mut sorted: Vec<Duration> = loads.iter().map(|load| load.work).collect();
+        sorted.sort_unstable();
+        let mut prefix = Vec::with_capacity(sorted.len() + 1);
+        prefix.push(Duration::ZERO);
+        for work in &sorted {
+            let last = *prefix.last().unwrap_or(&Duration::ZERO);
+            prefix.push(last.saturating_add(*work));
+        }
+        Self { sorted, prefix }
+    }
+
+    /// `Σ min(wⱼ, x)` over every load.
+    fn up_to(&self, x: Duration) -> Duration {
+        let below = self.sorted.partition_point(|work| *work < x);
+        let rest = u32::try_from(self.sorted.len() - below).unwrap_or(u32::MAX);
+        self.prefix[below].saturating_add(x.saturating_mul(rest))
+    }
+}
+
+/// Admits a newcomer with `own` work left (its decode never less than its
+/// largest image: one image does not split across workers) unless it would
+/// finish past `limit` (its timeout with headroom), or would make an
+/// admitted request that was on time late. `running` is the work already
+/// started (decodes running), which everyone waits for.
+pub(super) fn judge(
+    loads: &[Load],
+    running: Duration,
+    own: Duration,
+    limit: Duration,
+    now: Instant,
+) -> Result<(), Refusal> {
+    let shares = Shares::new(loads);
+    let estimate = running
+        .saturating_add(shares.up_to(own))
+        .saturating_add(own);
+    if estimate > limit {
+        return Err(Refusal {
+            estimate,
+            retry_after: estimate,
+        });
+    }
+    for load in loads {
+        let Some(deadline) = load.deadline else {
+            continue;
+        };
+        let slack = deadline.saturating_duration_since(now);
+        // Its own work is in `shares` (min(w, w) = w).
+        let before = running.saturating_add(shares.up_to(load.work));
+        let after = before.saturating_add(own.min(load.work));
+        if before <= slack && after > slack {
+            return Err(Refusal {
+                estimate,
+                retry_after: before.max(estimate),
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    fn load(seconds: u64, deadline_in: Option<u64>, now: Instant) -> Load {
+        Load {
+            work: SECOND * seconds as u32,
+            deadline: deadline_in.map(|s| now + SECOND * s as u32),
+        }
+    }
+
+    #[test]
+    fn an_idle_server_admits_what_fits_its_limit() {
+        let now = Instant::now();
+        assert_eq!(
+            judge(&[], Duration::ZERO, SECOND * 8, SECOND * 8, now),
+            Ok(())
+        );
+        let refused = judge(&[], Duration::ZERO, SECOND * 9, SECOND * 8, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 9);
+    }
+
+    #[test]
+    fn the_newcomer_waits_for_a_fair_share_of_each_other_request() {
+        let now = Instant::now();
+        // Shares: min(2, 3) + min(10, 3) = 5, plus running 1 and own 3.
+        let loads = [load(2, None, now), load(10, None, now)];
+        let refused = judge(&loads, SECOND, SECOND * 3, SECOND * 8, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 9);
+        assert_eq!(judge(&loads, SECOND, SECOND * 3, SECOND * 9, now), Ok(()));
+    }
+
+    #[test]
+    fn a_newcomer_that_would_make_an_admitted_request_late_is_refused() {
+        let now = Instant::now();
+        // Admitted: 20 s of work, 22 s to go; a second heavy one of 20 s
+        // would fit its own 60 s, but push the first to 40 s.
+        let first = load(20, Some(22), now);
+        let refused = judge(&[first], Duration::ZERO, SECOND * 20, SECOND * 60, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 40);
+        assert_eq!(refused.retry_after, SECOND * 40);
+        // A small one delays it by its own second only: admitted.
+        assert_eq!(
+            judge(&[first], Duration::ZERO, SECOND, SECOND * 60, now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn a_request_already_late_does_not_block_admission() {
+        let now = Instant::now();
+        // Due in 5 s with 20 s left: late whatever happens; refusing others
+        // for it would save nothing.
+        let doomed = load(20, Some(5), now);
+        assert_eq!(
+            judge(&[doomed], Duration::ZERO, SECOND, SECOND * 60, now),
+            Ok(())
+        );
+        // No deadline: nothing to protect.
+        let patient = load(20, None, now);
+        assert_eq!(
+            judge(&[patient], Duration::ZERO, SECOND * 20, SECOND * 60, now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn shares_match_the_quadratic_sum() {
+        let now = Instant::now();
+        let loads: Vec<Load> = [5, 1, 9, 3, 3, 7]
+            .iter()
+            .map(|&s| load(s, None, now))
+            .collect();
+        let shares = Shares::new(&loads);
+        for x in 0..12u32 {
+            let x = SECOND * x;
+            let expected: Duration = loads.iter().map(|load| load.work.min(x)).sum();
+            assert_eq!(shares.up_to(x), expected);
+        }
+    }
+}
