@@ -19,6 +19,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use twox_hash::XxHash3_128;
 
@@ -144,8 +145,14 @@ pub fn cpu_features() -> String {
 #[derive(Debug, Clone)]
 pub struct GraphCache {
     dir: PathBuf,
+    /// The model's name as used in file names.
+    model: String,
     file: PathBuf,
 }
+
+/// Age past which a temporary file is an abandoned write (a killed
+/// process); writing even the largest graph takes seconds.
+const ABANDONED_AFTER: Duration = Duration::from_secs(3600);
 
 impl GraphCache {
     /// `<dir>/<model>-<key>.onnx`, the model's name made safe for a file name.
@@ -160,6 +167,7 @@ impl GraphCache {
         Self {
             dir: dir.to_owned(),
             file: dir.join(format!("{model}-{key}.onnx")),
+            model,
         }
     }
 
@@ -199,6 +207,7 @@ impl GraphCache {
                 .unwrap_or_default(),
             uuid::Uuid::new_v4().simple()
         ));
+        self.remove_abandoned();
         let created = fs::create_dir_all(&self.dir)
             .and_then(|()| OpenOptions::new().write(true).create_new(true).open(&temp));
         match created {
@@ -213,6 +222,28 @@ impl GraphCache {
                     "onnxruntime graph cache not writable: building without saving the graph"
                 );
                 None
+            }
+        }
+    }
+
+    /// Deletes this model's temporary files that a killed process left
+    /// behind, each as large as a graph; best effort.
+    fn remove_abandoned(&self) {
+        let Ok(entries) = fs::read_dir(&self.dir) else {
+            return;
+        };
+        let prefix = format!(".{}-", self.model);
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let abandoned = entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > ABANDONED_AFTER);
+            if name.starts_with(&prefix) && name.ends_with(".tmp") && abandoned {
+                let _ = fs::remove_file(entry.path());
             }
         }
     }

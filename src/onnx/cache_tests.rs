@@ -149,3 +149,27 @@ fn a_pending_graph_lands_whole_or_not_at_all() {
         .collect();
     assert_eq!(left.len(), 1, "only the cache file: {left:?}");
 }
+
+#[test]
+fn abandoned_temporary_files_are_removed_and_fresh_ones_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cache = GraphCache::new(dir.path(), "m", "k");
+    let old = dir.path().join(".m-k.onnx.dead.tmp");
+    let fresh = dir.path().join(".m-k.onnx.busy.tmp");
+    let other_model = dir.path().join(".n-k.onnx.dead.tmp");
+    for path in [&old, &fresh, &other_model] {
+        std::fs::write(path, b"partial").expect("write");
+    }
+    let long_ago = std::time::SystemTime::now() - ABANDONED_AFTER * 2;
+    for path in [&old, &other_model] {
+        File::options()
+            .write(true)
+            .open(path)
+            .and_then(|file| file.set_modified(long_ago))
+            .expect("age the file");
+    }
+    drop(cache.reserve().expect("writable"));
+    assert!(!old.exists(), "an old write of this model is gone");
+    assert!(fresh.exists(), "a write in progress is left alone");
+    assert!(other_model.exists(), "another model's files are its own");
+}

@@ -131,7 +131,7 @@ impl OnnxClassifier {
             model = id.name(),
             graph_s = built.fold.as_secs_f64(),
             session_s = built.build.as_secs_f64(),
-            cache = built.cache.name(),
+            cache = %built.cache.name(),
             "onnxruntime session built"
         );
         Ok(Self {
