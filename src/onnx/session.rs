@@ -1,5 +1,6 @@
 //! Making the session: from the checkpoint through the graph builder and
-//! ONNX Runtime's optimizer, or from a cached optimized graph ([`cache`]).
+//! ONNX Runtime's optimizer, or from a cached optimized graph
+//! ([`super::cache`]).
 
 use std::time::{Duration, Instant};
 
