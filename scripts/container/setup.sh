@@ -9,7 +9,7 @@
 #   3. two local base images made by mmdebstrap from the Debian mirror apt
 #      already uses, then `podman import`: a minimal bookworm for the runtime
 #      stage, and the same plus Debian's Rust 1.96 (rustc-web/cargo-web from
-#      bookworm-security), gcc and libc6-dev for the build stage.
+#      bookworm-security), gcc, g++ and libc6-dev for the build stage.
 # Every step checks first and skips what is already there, so a second run
 # takes a second. Prints the variables the other container scripts use.
 set -euo pipefail
@@ -47,26 +47,30 @@ fi
 
 debian_mirror=http://deb.debian.org/debian
 security_mirror=http://deb.debian.org/debian-security
+# Each base image is labelled with the packages it was made with, so a
+# change to the list below makes it again instead of keeping a stale one.
 make_base() {
-  local image=$1
-  shift
-  if podman image exists "$image"; then
+  local image=$1 packages=$2
+  shift 2
+  if podman image exists "$image" && [ "$(podman image inspect --format \
+    '{{index .Labels "seresnext.packages"}}' "$image")" = "$packages" ]; then
     echo "container: $image present"
     return
   fi
   local tar
   tar=$(mktemp --suffix=.tar)
   local started=$SECONDS
-  mmdebstrap --quiet --variant=minbase "$@" bookworm "$tar" \
+  mmdebstrap --quiet --variant=minbase ${packages:+--include="$packages"} bookworm "$tar" \
     "deb $debian_mirror bookworm main" \
     "deb $debian_mirror bookworm-updates main" \
     "deb $security_mirror bookworm-security main"
-  podman import --quiet "$tar" "$image" >/dev/null
+  podman import --quiet --change "LABEL seresnext.packages=$packages" "$tar" "$image" >/dev/null
   rm -f "$tar"
   echo "container: made $image in $((SECONDS - started)) s"
 }
-make_base "$RUNTIME_IMAGE"
-make_base "$RUST_IMAGE" --include=rustc-web,cargo-web,gcc,libc6-dev
+make_base "$RUNTIME_IMAGE" ""
+# g++: tch's torch-sys compiles its C++ shim against libtorch.
+make_base "$RUST_IMAGE" rustc-web,cargo-web,gcc,g++,libc6-dev
 
 # nginx and Prometheus for the compose test (docker/compose.test.yaml).
 for peer in nginx prometheus; do

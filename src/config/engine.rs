@@ -97,6 +97,11 @@ pub struct OnnxRuntimeConfig {
     pub spin: bool,
     /// Keep ONNX Runtime's CPU memory arena (faster allocation, memory held).
     pub memory_arena: bool,
+    /// Where optimized graphs are kept between starts (`<model>-<key>.onnx`,
+    /// the key covering the weights, graph, ONNX Runtime build, optimization
+    /// level and CPU features); empty = no cache. A start with a cached graph
+    /// skips the fold, the graph build and ONNX Runtime's optimizer.
+    pub cache_dir: PathBuf,
 }
 
 impl Default for OnnxRuntimeConfig {
@@ -107,6 +112,7 @@ impl Default for OnnxRuntimeConfig {
             optimization: GraphOptimization::All,
             spin: false,
             memory_arena: true,
+            cache_dir: PathBuf::new(),
         }
     }
 }

@@ -7,16 +7,15 @@
 //! The pool drives it through [`Engine`] like any other engine; nothing
 //! outside this module touches `ort`.
 
+mod cache;
 mod graph;
 mod params;
 pub mod runtime;
+mod session;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
-use std::time::Instant;
 
-use ort::ep;
-use ort::session::builder::GraphOptimizationLevel;
 use ort::session::{HasSelectedOutputs, OutputSelector, RunOptions, Session};
 use ort::value::TensorRef;
 
@@ -26,8 +25,9 @@ use crate::model::{
     FEATURE_DIM,
 };
 use crate::weights;
-use params::ParamSource;
 pub use runtime::RuntimeError;
+pub use session::CacheUse;
+use session::Weights;
 
 /// How sessions are made: the `[onnxruntime]` table, with the thread count
 /// already resolved.
@@ -40,6 +40,8 @@ pub struct SessionSettings {
     pub optimization: GraphOptimization,
     pub spin: bool,
     pub memory_arena: bool,
+    /// Where optimized graphs are kept between starts (`None`: not kept).
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl SessionSettings {
@@ -55,6 +57,7 @@ impl SessionSettings {
             optimization: config.optimization,
             spin: config.spin,
             memory_arena: config.memory_arena,
+            cache_dir: (!config.cache_dir.as_os_str().is_empty()).then(|| config.cache_dir.clone()),
         }
     }
 }
@@ -71,6 +74,8 @@ pub struct OnnxClassifier {
     /// `Session::run` takes `&mut`; an engine is driven by one thread, so
     /// this lock is never contended.
     session: Mutex<Session>,
+    /// What the graph cache did for this start.
+    cache: CacheUse,
     phases: LoadPhases,
 }
 
@@ -95,7 +100,7 @@ impl OnnxClassifier {
         read: weights::ReadCheckpoint,
         settings: &SessionSettings,
     ) -> Result<Self, ModelError> {
-        let mut classifier = Self::build(id, ParamSource::checkpoint(read.tensors), settings)?;
+        let mut classifier = Self::build(id, Weights::Checkpoint(read.tensors), settings)?;
         classifier.phases.read = read.read_time;
         Ok(classifier)
     }
@@ -106,39 +111,45 @@ impl OnnxClassifier {
         checkpoint: weights::Checkpoint,
         settings: &SessionSettings,
     ) -> Result<Self, ModelError> {
-        Self::build(id, ParamSource::checkpoint(checkpoint), settings)
+        Self::build(id, Weights::Checkpoint(checkpoint), settings)
     }
 
-    /// Seeded random weights (testing only; see [`ParamSource::random`]).
+    /// Seeded random weights (testing only; see `ParamSource::random`).
     pub fn random(id: ModelId, seed: u64, settings: &SessionSettings) -> Result<Self, ModelError> {
-        Self::build(id, ParamSource::random(seed), settings)
+        Self::build(id, Weights::Random(seed), settings)
     }
 
     fn build(
         id: ModelId,
-        mut params: ParamSource,
+        weights: Weights,
         settings: &SessionSettings,
     ) -> Result<Self, ModelError> {
         let environment =
             runtime::environment(settings.library.as_deref()).map_err(engine_error)?;
-        let started = Instant::now();
-        let cfg = id.pretrained_cfg();
-        let model = graph::build(&mut params, id.arch(), &cfg).map_err(engine_error)?;
-        let fold = started.elapsed();
-        params.finish()?;
-        let building = Instant::now();
-        let session = session_builder(&environment, settings)
-            .and_then(|builder| model.into_session(&builder))
-            .map_err(engine_error)?;
+        let built = session::create(&environment, settings, id, weights)?;
+        tracing::info!(
+            model = id.name(),
+            graph_s = built.fold.as_secs_f64(),
+            session_s = built.build.as_secs_f64(),
+            cache = %built.cache.name(),
+            "onnxruntime session built"
+        );
         Ok(Self {
-            cfg,
-            session: Mutex::new(session),
+            cfg: id.pretrained_cfg(),
+            session: Mutex::new(built.session),
+            cache: built.cache,
             phases: LoadPhases {
                 read: std::time::Duration::ZERO,
-                fold,
-                build: building.elapsed(),
+                fold: built.fold,
+                build: built.build,
             },
         })
+    }
+
+    /// Whether this session came from the graph cache, or was built (and
+    /// then saved, or not).
+    pub fn cache_use(&self) -> CacheUse {
+        self.cache
     }
 
     /// Values in one input image (`input_size² · 3`).
@@ -278,30 +289,6 @@ fn select<'a>(
     Ok(RunOptions::new()
         .map_err(engine_error)?
         .with_outputs(selector))
-}
-
-/// Session options from the settings: threads, spinning, arena, optimization.
-fn session_builder(
-    environment: &ort::environment::Environment,
-    settings: &SessionSettings,
-) -> ort::Result<ort::session::builder::SessionBuilder> {
-    let level = match settings.optimization {
-        GraphOptimization::Disable => GraphOptimizationLevel::Disable,
-        GraphOptimization::Basic => GraphOptimizationLevel::Level1,
-        GraphOptimization::Extended => GraphOptimizationLevel::Level2,
-        GraphOptimization::All => GraphOptimizationLevel::All,
-    };
-    let mut builder = Session::builder(environment)?
-        .with_optimization_level(level)?
-        .with_inter_threads(1)?
-        .with_intra_op_spinning(settings.spin)?
-        .with_execution_providers([ep::CPU::default()
-            .with_arena_allocator(settings.memory_arena)
-            .build()])?;
-    if settings.intra_op_threads > 0 {
-        builder = builder.with_intra_threads(settings.intra_op_threads)?;
-    }
-    Ok(builder)
 }
 
 impl Engine for OnnxClassifier {

@@ -1,4 +1,5 @@
 use super::*;
+use std::path::PathBuf;
 
 /// A seresnext50 with random weights on ONNX Runtime (the wheel's library).
 fn random_model() -> OnnxClassifier {
@@ -148,4 +149,63 @@ fn features_come_back_in_request_order_from_a_mixed_batch() {
     let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-4);
     assert!(close(&features[1], &alone[0]));
     assert!(!close(&features[0], &features[1]));
+}
+
+/// The probabilities and features of two crops, for comparing sessions.
+fn answers(model: &OnnxClassifier) -> (Vec<Vec<f32>>, Vec<Vec<f32>>) {
+    let len = model.input_len();
+    let (first, second) = (crop(1, len), crop(2, len));
+    let forward = model
+        .forward(
+            &[ImageInput::Crop(&first), ImageInput::Crop(&second)],
+            Outputs::WITH_FEATURES,
+        )
+        .expect("forward");
+    (forward.probabilities, forward.features.expect("asked for"))
+}
+
+fn assert_same(a: &[Vec<f32>], b: &[Vec<f32>], what: &str) {
+    for (x, y) in a.iter().flatten().zip(b.iter().flatten()) {
+        assert!((x - y).abs() <= 1e-5, "{what}: {x} vs {y}");
+    }
+}
+
+#[test]
+fn a_cached_graph_is_written_once_then_loaded_and_answers_alike() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let settings = SessionSettings {
+        intra_op_threads: 1,
+        cache_dir: Some(dir.path().join("graphs")),
+        ..SessionSettings::default()
+    };
+    let files = || -> Vec<PathBuf> {
+        std::fs::read_dir(dir.path().join("graphs"))
+            .map(|entries| entries.map(|entry| entry.expect("entry").path()).collect())
+            .unwrap_or_default()
+    };
+    let id = ModelId::SeResNeXt50_32x4d;
+    let built = OnnxClassifier::random(id, 7, &settings).expect("build");
+    assert_eq!(built.cache_use(), CacheUse::Written);
+    let written = files();
+    assert_eq!(written.len(), 1, "one file, no temporaries: {written:?}");
+    let loaded = OnnxClassifier::random(id, 7, &settings).expect("load");
+    assert_eq!(loaded.cache_use(), CacheUse::Hit);
+    assert_eq!(loaded.load_phases().fold, std::time::Duration::ZERO);
+    assert_eq!(files(), written);
+    let (probabilities, features) = answers(&built);
+    let (cached_probabilities, cached_features) = answers(&loaded);
+    assert_same(&probabilities, &cached_probabilities, "probabilities");
+    assert_same(&features, &cached_features, "features");
+    assert_same(&answers(&random_model()).0, &probabilities, "uncached");
+    // Other weights, another key: a second file beside the first.
+    let other = OnnxClassifier::random(id, 8, &settings).expect("build");
+    assert_eq!(other.cache_use(), CacheUse::Written);
+    assert_eq!(files().len(), 2);
+
+    // A damaged file is deleted and the graph built (and saved) again.
+    std::fs::write(&written[0], b"not an onnx graph").expect("corrupt");
+    let rebuilt = OnnxClassifier::random(id, 7, &settings).expect("fall back");
+    assert_eq!(rebuilt.cache_use(), CacheUse::Written);
+    assert_same(&answers(&rebuilt).0, &probabilities, "rebuilt");
+    assert!(std::fs::metadata(&written[0]).expect("saved again").len() > 1000);
 }

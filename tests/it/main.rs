@@ -27,6 +27,7 @@ mod kserve_sdk;
 mod kserve_v2;
 mod kserve_v2_http;
 mod nginx_proxy;
+mod onnx_cache;
 mod onnx_parity;
 mod onnx_serving;
 mod own_model;
