@@ -137,6 +137,7 @@ def main():
     parser.add_argument("--small-clients", type=int, default=2)
     parser.add_argument("--idle-requests", type=int, default=40)
     parser.add_argument("--max-seconds", type=float, default=180.0)
+    parser.add_argument("--max-batch", type=int, default=8, help="the model's max_batch_size")
     parser.add_argument("--skip-alone", action="store_true", help="skip the heavy-alone phase")
     args = parser.parse_args()
 
@@ -157,7 +158,7 @@ max_body_bytes = {max(64 << 20, len(heavy_body) + (1 << 20))}
 id = "{MODEL}"
 weights = "{os.path.abspath(args.weights)}"
 device = "cpu"
-max_batch_size = 8
+max_batch_size = {args.max_batch}
 max_batch_delay_ms = 2
 """
     )

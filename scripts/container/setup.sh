@@ -69,8 +69,9 @@ make_base() {
   echo "container: made $image in $((SECONDS - started)) s"
 }
 make_base "$RUNTIME_IMAGE" ""
-# g++: tch's torch-sys compiles its C++ shim against libtorch.
-make_base "$RUST_IMAGE" rustc-web,cargo-web,gcc,g++,libc6-dev
+# g++: tch's torch-sys compiles its C++ shim against libtorch; make: the
+# cmake build of the vendored libjpeg-turbo.
+make_base "$RUST_IMAGE" rustc-web,cargo-web,gcc,g++,libc6-dev,make,pkg-config
 
 # nginx and Prometheus for the compose test (docker/compose.test.yaml).
 for peer in nginx prometheus; do
