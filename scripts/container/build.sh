@@ -46,5 +46,5 @@ started=$SECONDS
 elapsed=$((SECONDS - started))
 size=$("$ENGINE" image inspect --format '{{.Size}}' "$IMAGE")
 awk -v image="$IMAGE" -v engine="$ENGINE" -v s="$elapsed" -v size="$size" 'BEGIN {
-  printf "image: built %s with %s in %d min %02d s; size %d bytes (%.2f GB)\n",
+  printf "image: built %s with %s in %d min %02d s; size %.0f bytes (%.2f GB)\n",
     image, engine, s / 60, s % 60, size, size / 1e9 }'

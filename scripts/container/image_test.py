@@ -26,8 +26,11 @@ import urllib.error
 import urllib.request
 
 MODEL = "gluon_seresnext50_32x4d"
-# docker/config.toml's weights path inside the container.
-CONTAINER_WEIGHTS = "gluon_seresnext50_32x4d-90cf2d6e.pth"
+# docker/config.toml's weights file: the server checks the SHA-256 prefix
+# in a release file's name, so the fixture gets a name of its own and the
+# containers are pointed at it with SERESNEXT_WEIGHTS.
+RELEASE_WEIGHTS = "gluon_seresnext50_32x4d-90cf2d6e.pth"
+CONTAINER_WEIGHTS = "seresnext50-fixture.pth"
 PREFIX = "seresnext-it-"
 STARTED = time.monotonic()
 
@@ -96,7 +99,7 @@ def start_container(args, name, port, weights_dir, *extra):
     run("podman", "rm", "-f", name, check=False)
     volume = [] if weights_dir is None else ["-v", f"{weights_dir}:/weights:ro"]
     run("podman", "run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:8080",
-        *volume, *extra, args.image)
+        "-e", f"SERESNEXT_WEIGHTS=/weights/{CONTAINER_WEIGHTS}", *volume, *extra, args.image)
 
 
 def predict(base, jpeg, top_k=5):
@@ -107,7 +110,8 @@ def predict(base, jpeg, top_k=5):
 
 def top5(body):
     answer = json.loads(body)
-    return [(entry["class_id"], entry["probability"]) for entry in answer["top_k"]]
+    return [(entry["class_id"], entry["probability"])
+            for entry in answer["predictions"][0]["top_k"]]
 
 
 class Load:
@@ -128,13 +132,15 @@ class Load:
                 status, _ = predict(self.base, self.jpeg)
                 with self.lock:
                     self.statuses[status] = self.statuses.get(status, 0) + 1
-            except ConnectionRefusedError:
-                with self.lock:
-                    self.refused += 1
-                time.sleep(0.05)
             except OSError as error:
+                # urllib wraps connection errors in URLError (.reason).
+                refused = isinstance(getattr(error, "reason", error), ConnectionRefusedError)
                 with self.lock:
-                    self.lost.append(repr(error))
+                    if refused:
+                        self.refused += 1
+                    else:
+                        self.lost.append(repr(error))
+                time.sleep(0.05)
 
     def __enter__(self):
         for thread in self.threads:
@@ -311,9 +317,9 @@ def check_no_weights(args):
     output = logs(name)
     if code == 0:
         fail("started without weights and exited 0")
-    if CONTAINER_WEIGHTS not in output:
+    if RELEASE_WEIGHTS not in output:
         fail(f"the log does not name the missing weights:\n{output[-2000:]}")
-    error_line = next((line for line in output.splitlines() if CONTAINER_WEIGHTS in line), "")
+    error_line = next((line for line in output.splitlines() if RELEASE_WEIGHTS in line), "")
     log(f"ok: without weights: exit code {code}; log: {error_line.strip()[:300]}")
     run("podman", "rm", "-f", name, check=False)
 
@@ -389,6 +395,7 @@ def check_compose(args, weights_dir):
     project = ["podman-compose", "-p", "seresnext-it", "-f", "docker/compose.yaml",
                "-f", "docker/compose.test.yaml"]
     env = dict(os.environ, SERESNEXT_WEIGHTS_DIR=weights_dir, SERESNEXT_IMAGE=args.image,
+               SERESNEXT_TEST_WEIGHTS=f"/weights/{CONTAINER_WEIGHTS}",
                SERESNEXT_HTTP_PORT=str(free_port()), SERESNEXT_PROMETHEUS_PORT=str(free_port()))
     services = ["seresnext-1", "seresnext-2", "nginx", "prometheus"]
     up = subprocess.run([*project, "up", "-d", *services], env=env, capture_output=True,

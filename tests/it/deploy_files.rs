@@ -353,10 +353,16 @@ fn dockerfile_agrees_with_config_requirements_and_probe() {
         .collect();
     assert_eq!(
         base_args,
-        ["RUST_IMAGE=rust:1.95.0-bookworm", "RUNTIME_IMAGE=debian:12.11-slim"]
+        [
+            "RUST_IMAGE=rust:1.95.0-bookworm",
+            "RUNTIME_IMAGE=debian:12.11-slim"
+        ]
     );
     let froms = instructions(&docker, "FROM");
-    assert_eq!(froms, ["${RUST_IMAGE} AS build", "${RUNTIME_IMAGE} AS runtime"]);
+    assert_eq!(
+        froms,
+        ["${RUST_IMAGE} AS build", "${RUNTIME_IMAGE} AS runtime"]
+    );
 
     let arg = |name: &str| {
         instructions(&docker, "ARG")
@@ -374,9 +380,9 @@ fn dockerfile_agrees_with_config_requirements_and_probe() {
     // stage used.
     assert!(instructions(&docker, "ENV").contains(&"LIBTORCH=${SITE}/torch"));
     let runs = instructions(&docker, "RUN");
-    assert!(runs.iter().any(|run| run.contains(
-        "scripts/container/runtime_libs.py /usr/local/bin/seresnext-serve \"${SITE}\""
-    ) && run.contains("> /runtime-libs.txt")));
+    assert!(runs.iter().any(|run| run
+        .contains("scripts/container/runtime_libs.py /usr/local/bin/seresnext-serve \"${SITE}\"")
+        && run.contains("> /runtime-libs.txt")));
     assert!(runs.iter().any(|run| run
         .starts_with("--mount=type=bind,from=build,source=/,target=/build")
         && run.contains("runtime-libs.txt | xargs cp --parents -t /")));
