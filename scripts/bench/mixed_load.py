@@ -9,9 +9,15 @@ heavy ones get (answered, refused with 503 + Retry-After, or 504).
         --weights target/fixtures/models/gluon_seresnext50_32x4d.safetensors \
         --small target/fixtures/photos/<one>.jpg
 
-Prints: small-request p50/p99 under mixed load against an idle server's,
-heavy requests answered / 503 / 504 / other, images/s under mixed load
-against the heavy requests alone, and the server's peak RSS (VmHWM).
+The small stream (`--small-clients` closed-loop clients) runs for
+`--warm-seconds` before the heavy requests come, as a server's steady
+traffic would; the mixed window then runs from their arrival until they are
+answered, and at least `--min-mixed-seconds`.
+
+Prints: small-request p50/p99 in the mixed window against an idle server's,
+heavy requests answered / 503 / 504 / other, images/s in the mixed window
+(heavy and small) against the heavy requests alone, and the server's peak
+RSS (VmHWM).
 Only the standard library and PIL (to make the heavy JPEGs, once, under
 target/mixed_load/).
 """
@@ -138,6 +144,11 @@ def main():
     parser.add_argument("--idle-requests", type=int, default=40)
     parser.add_argument("--max-seconds", type=float, default=180.0)
     parser.add_argument("--max-batch", type=int, default=8, help="the model's max_batch_size")
+    parser.add_argument("--max-pass-ms", type=int, default=0, help="the model's max_pass_ms")
+    parser.add_argument("--warm-seconds", type=float, default=10.0,
+                        help="the small stream runs this long before the heavy requests come")
+    parser.add_argument("--min-mixed-seconds", type=float, default=20.0,
+                        help="the mixed window lasts at least this long after they come")
     parser.add_argument("--skip-alone", action="store_true", help="skip the heavy-alone phase")
     args = parser.parse_args()
 
@@ -160,6 +171,7 @@ weights = "{os.path.abspath(args.weights)}"
 device = "cpu"
 max_batch_size = {args.max_batch}
 max_batch_delay_ms = 2
+max_pass_ms = {args.max_pass_ms}
 """
     )
     config.close()
@@ -191,35 +203,47 @@ max_batch_delay_ms = 2
             print(f"heavy alone: {json.dumps(counts)} in {wall:.1f} s, {rate:.2f} images/s",
                   flush=True)
 
+        # The small stream is already flowing when the heavy requests come
+        # (a server's steady traffic); only what happens from then on counts.
         stop = threading.Event()
         small = []
         lock = threading.Lock()
 
         def small_client():
             while not stop.is_set():
+                sent = time.monotonic()
                 status, seconds, _ = post(url, small_body, "image/jpeg", 60)
                 with lock:
-                    small.append((status, seconds))
+                    small.append((sent, status, seconds))
 
         clients = [threading.Thread(target=small_client) for _ in range(args.small_clients)]
         for client in clients:
             client.start()
-        outcomes, wall, heavy_rate = run_heavy(
+        time.sleep(args.warm_seconds)
+        heavy_sent = time.monotonic()
+        outcomes, heavy_wall, _ = run_heavy(
             url, heavy_body, content_type, args.heavy, args.images, args.max_seconds
         )
+        rest = args.min_mixed_seconds - (time.monotonic() - heavy_sent)
+        if rest > 0:
+            time.sleep(rest)
         stop.set()
         for client in clients:
             client.join()
+        window = time.monotonic() - heavy_sent
         counts, retry_afters = summarize_heavy(outcomes)
-        ok_small = [seconds for status, seconds in small if status == 200]
-        total_rate = heavy_rate + len(ok_small) / wall
-        print(f"mixed small: {len(ok_small)}/{len(small)} answered 200, "
+        in_window = [(status, seconds) for sent, status, seconds in small if sent >= heavy_sent]
+        ok_small = [seconds for status, seconds in in_window if status == 200]
+        heavy_images = counts["200"] * args.images
+        total_rate = (heavy_images + len(ok_small)) / window
+        print(f"mixed small: {len(ok_small)}/{len(in_window)} answered 200, "
               f"p50 {percentile(ok_small, 0.5) * 1000:.0f} ms, "
               f"p99 {percentile(ok_small, 0.99) * 1000:.0f} ms "
               f"(idle p99 {percentile(idle, 0.99) * 1000:.0f} ms)")
         print(f"mixed heavy: {json.dumps(counts)} (503 Retry-After: {retry_afters}) "
-              f"in {wall:.1f} s")
-        print(f"mixed images/s: {total_rate:.2f} (heavy {heavy_rate:.2f})")
+              f"in {heavy_wall:.1f} s")
+        print(f"mixed images/s: {total_rate:.2f} over {window:.1f} s "
+              f"({heavy_images} heavy, {len(ok_small)} small)")
         print(f"peak RSS: {peak_rss_mib(server.pid)} MiB")
     finally:
         server.terminate()

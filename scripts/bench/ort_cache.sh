@@ -17,6 +17,9 @@
 #      (intra-op threads, default 0 = every core). Needs curl and python3.
 set -euo pipefail
 
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 binary=${1:?usage: ort_cache.sh BINARY [ROUNDS] [MODEL...]}
 rounds=${2:-3}
 shift $(( $# >= 2 ? 2 : $# ))
@@ -36,8 +39,6 @@ config() {
     "$1" "$(realpath "$fixtures/models/$1.safetensors")"
 }
 
-now() { date +%s.%N; }
-
 # start MODEL VARIANT CACHE_DIR: one start, one result line.
 start() {
   config "$1" "$3" > "$work/config.toml"
@@ -45,14 +46,7 @@ start() {
   started=$(now)
   "$binary" serve --config "$work/config.toml" > "$work/log" 2>&1 &
   pid=$!
-  until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "server exited before ready:" >&2
-      cat "$work/log" >&2
-      exit 1
-    fi
-    sleep 0.02
-  done
+  wait_ready "$port" "$pid" "$work/log" 0.02
   ready_s=$(python3 -c "print(f'{$(now) - $started:.2f}')")
   kill -TERM "$pid"
   wait "$pid" || true

@@ -15,6 +15,9 @@
 # Prints one line per run and a median line; needs curl and python3.
 set -euo pipefail
 
+# shellcheck source=scripts/bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 binary=${1:?usage: startup.sh BINARY [RUNS] [MODEL...]}
 runs=${2:-3}
 shift $(( $# >= 2 ? 2 : $# ))
@@ -39,22 +42,12 @@ config=$work/config.toml
   done
 } > "$config"
 
-# The time now, in seconds with nanoseconds.
-now() { date +%s.%N; }
-
 measure() {
   local started pid ready_s hwm rss first rest
   started=$(now)
   "$binary" serve --config "$config" > "$work/log" 2>&1 &
   pid=$!
-  until [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/readyz") == 200 ]]; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      echo "server exited before ready:" >&2
-      cat "$work/log" >&2
-      exit 1
-    fi
-    sleep 0.05
-  done
+  wait_ready "$port" "$pid" "$work/log"
   ready_s=$(python3 -c "print(f'{$(now) - $started:.2f}')")
   # Where the time went, by model and phase (the last run's is printed).
   curl -s "http://127.0.0.1:$port/metrics" | grep '^seresnext_model_load_seconds' > "$work/phases" || true

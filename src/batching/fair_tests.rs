@@ -123,3 +123,22 @@ fn item_time_is_batch_time_per_item_shared_by_the_replicas() {
     batch.complete(Ok::<_, String>(vec![0; 4]), Duration::from_millis(400));
     assert_eq!(queue.item_time_estimate(), Some(Duration::from_millis(50)));
 }
+
+#[test]
+fn max_pass_time_caps_batches_at_the_items_its_measured_time_fits() {
+    let mut cfg = config(8, NEVER, 64);
+    cfg.max_pass_time = Some(Duration::from_millis(250));
+    let queue = new_queue(cfg);
+    let _pending = queue.try_submit((0..20).collect(), None).unwrap();
+    // Nothing measured yet: the first pass takes max_batch_size.
+    let first = next_batch_within_watchdog(&queue).unwrap();
+    assert_eq!(first.inputs().len(), 8);
+    // 100 ms per item: two fit in 250 ms.
+    first.complete(Ok::<_, String>(vec![0; 8]), Duration::from_millis(800));
+    let second = next_batch_within_watchdog(&queue).unwrap();
+    assert_eq!(second.inputs(), &[8, 9]);
+    // An item slower than the whole budget still runs, alone.
+    second.complete(Ok::<_, String>(vec![0; 2]), Duration::from_secs(60));
+    let third = next_batch_within_watchdog(&queue).unwrap();
+    assert_eq!(third.inputs(), &[10]);
+}

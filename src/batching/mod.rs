@@ -160,6 +160,14 @@ pub struct BatcherConfig {
     /// `false`, Triton's fixed window: every partial batch waits out
     /// `max_batch_delay`.
     pub adaptive_window: bool,
+    /// Longest one forward pass should take: a batch holds at most as many
+    /// items as the measured time per item fits in it (at least one, at most
+    /// `max_batch_size`). A request that arrives while a pass runs waits for
+    /// that pass before its own, so this bounds how long a small request
+    /// waits behind a big one; on a CPU, where a batch of 8 takes about a
+    /// second, that wait is most of its latency under mixed load. `None` =
+    /// `max_batch_size` alone decides (the most throughput).
+    pub max_pass_time: Option<Duration>,
 }
 
 impl BatcherConfig {

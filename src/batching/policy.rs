@@ -8,7 +8,7 @@ use super::BatcherConfig;
 /// What a worker should do next, decided from the queue's state at `now`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum NextStep {
-    /// Take up to `max_batch_size` items now.
+    /// Take up to the batch limit's items now.
     TakeNow,
     /// Sleep until the oldest item is `max_batch_delay` old (or a wake-up).
     WaitUntil(Instant),
@@ -18,7 +18,8 @@ pub(super) enum NextStep {
     Finished,
 }
 
-/// Triton's rule: a full batch is taken at once; a partial one when the
+/// Triton's rule: a full batch (`batch_limit` items: `max_batch_size`, or
+/// fewer under `max_pass_time`) is taken at once; a partial one when the
 /// oldest item has waited `max_batch_delay` since *its enqueue* (so the time a
 /// worker spent busy elsewhere counts); on close, whatever is left is taken at
 /// once since nothing more can arrive.
@@ -34,6 +35,7 @@ pub(super) fn next_step(
     oldest_enqueued_at: Option<Instant>,
     closed: bool,
     now: Instant,
+    batch_limit: usize,
     config: &BatcherConfig,
 ) -> NextStep {
     let Some(oldest) = oldest_enqueued_at else {
@@ -43,7 +45,7 @@ pub(super) fn next_step(
             NextStep::WaitForItems
         };
     };
-    if queued >= config.max_batch_size || closed {
+    if queued >= batch_limit || closed {
         return NextStep::TakeNow;
     }
     if config.adaptive_window && announced == 0 {
@@ -72,6 +74,7 @@ mod tests {
             queue_capacity: 16,
             replicas: 1,
             adaptive_window: false,
+            max_pass_time: None,
         }
     }
 
@@ -80,11 +83,11 @@ mod tests {
         let cfg = config(4, NEVER);
         let t0 = Instant::now();
         assert_eq!(
-            next_step(4, 0, Some(t0), false, t0, &cfg),
+            next_step(4, 0, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::TakeNow
         );
         assert_eq!(
-            next_step(9, 0, Some(t0), false, t0, &cfg),
+            next_step(9, 0, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::TakeNow
         );
     }
@@ -96,21 +99,29 @@ mod tests {
         let t0 = Instant::now();
         // The flush time is the oldest item's enqueue + delay, whenever asked.
         assert_eq!(
-            next_step(1, 0, Some(t0), false, t0, &cfg),
+            next_step(1, 0, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::WaitUntil(t0 + delay)
         );
         let later = t0 + Duration::from_millis(4);
         assert_eq!(
-            next_step(2, 0, Some(t0), false, later, &cfg),
+            next_step(2, 0, Some(t0), false, later, cfg.max_batch_size, &cfg),
             NextStep::WaitUntil(t0 + delay)
         );
         // A worker that becomes free after the delay expired does not wait again.
         assert_eq!(
-            next_step(1, 0, Some(t0), false, t0 + delay, &cfg),
+            next_step(1, 0, Some(t0), false, t0 + delay, cfg.max_batch_size, &cfg),
             NextStep::TakeNow
         );
         assert_eq!(
-            next_step(1, 0, Some(t0), false, t0 + 5 * delay, &cfg),
+            next_step(
+                1,
+                0,
+                Some(t0),
+                false,
+                t0 + 5 * delay,
+                cfg.max_batch_size,
+                &cfg
+            ),
             NextStep::TakeNow
         );
     }
@@ -120,15 +131,21 @@ mod tests {
         let cfg = config(4, Duration::MAX);
         let t0 = Instant::now();
         assert_eq!(
-            next_step(0, 0, None, false, t0, &cfg),
+            next_step(0, 0, None, false, t0, cfg.max_batch_size, &cfg),
             NextStep::WaitForItems
         );
-        assert_eq!(next_step(0, 0, None, true, t0, &cfg), NextStep::Finished);
+        assert_eq!(
+            next_step(0, 0, None, true, t0, cfg.max_batch_size, &cfg),
+            NextStep::Finished
+        );
         // Closed: leftovers go at once, nothing more can arrive.
-        assert_eq!(next_step(1, 0, Some(t0), true, t0, &cfg), NextStep::TakeNow);
+        assert_eq!(
+            next_step(1, 0, Some(t0), true, t0, cfg.max_batch_size, &cfg),
+            NextStep::TakeNow
+        );
         // An unrepresentable flush time means "wait for more items".
         assert_eq!(
-            next_step(1, 0, Some(t0), false, t0, &cfg),
+            next_step(1, 0, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::WaitForItems
         );
     }
@@ -143,33 +160,55 @@ mod tests {
         let t0 = Instant::now();
         // Nothing on the way: go now instead of waiting out the delay.
         assert_eq!(
-            next_step(1, 0, Some(t0), false, t0, &cfg),
+            next_step(1, 0, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::TakeNow
         );
         // Images still decoding: wait for them, but never past the delay.
         assert_eq!(
-            next_step(1, 2, Some(t0), false, t0, &cfg),
+            next_step(1, 2, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::WaitUntil(t0 + delay)
         );
         assert_eq!(
-            next_step(1, 2, Some(t0), false, t0 + delay, &cfg),
+            next_step(1, 2, Some(t0), false, t0 + delay, cfg.max_batch_size, &cfg),
             NextStep::TakeNow
         );
         // Full and closed still go at once; empty still sleeps.
         assert_eq!(
-            next_step(4, 9, Some(t0), false, t0, &cfg),
+            next_step(4, 9, Some(t0), false, t0, cfg.max_batch_size, &cfg),
             NextStep::TakeNow
         );
-        assert_eq!(next_step(1, 9, Some(t0), true, t0, &cfg), NextStep::TakeNow);
         assert_eq!(
-            next_step(0, 3, None, false, t0, &cfg),
+            next_step(1, 9, Some(t0), true, t0, cfg.max_batch_size, &cfg),
+            NextStep::TakeNow
+        );
+        assert_eq!(
+            next_step(0, 3, None, false, t0, cfg.max_batch_size, &cfg),
             NextStep::WaitForItems
         );
         // The fixed window ignores announcements and waits for the delay.
         let fixed = config(4, delay);
         assert_eq!(
-            next_step(1, 0, Some(t0), false, t0, &fixed),
+            next_step(1, 0, Some(t0), false, t0, 4, &fixed),
             NextStep::WaitUntil(t0 + delay)
+        );
+    }
+
+    #[test]
+    fn a_lowered_batch_limit_makes_fewer_items_a_full_batch() {
+        // max_pass_time fits two items in a pass: two waiting are a full
+        // batch and go at once, even while more images are announced.
+        let cfg = BatcherConfig {
+            adaptive_window: true,
+            ..config(8, NEVER)
+        };
+        let t0 = Instant::now();
+        assert_eq!(
+            next_step(2, 5, Some(t0), false, t0, 2, &cfg),
+            NextStep::TakeNow
+        );
+        assert_eq!(
+            next_step(1, 5, Some(t0), false, t0, 2, &cfg),
+            NextStep::WaitUntil(t0 + NEVER)
         );
     }
 }

@@ -220,8 +220,9 @@ impl<T, R> BatchQueue<T, R> {
     }
 
     /// Blocks the calling worker until a batch is due and returns it: at once
-    /// when `max_batch_size` items are queued, otherwise once the oldest has
-    /// waited `max_batch_delay`. `None` once the queue is closed and empty
+    /// when a full batch is queued (`max_batch_size`, or fewer under
+    /// `max_pass_time`), otherwise once the oldest has waited
+    /// `max_batch_delay`. `None` once the queue is closed and empty
     /// (the worker's signal to exit). Dead items are removed first.
     pub fn next_batch(&self) -> Option<Batch<T, R>> {
         let shared = &self.shared;
@@ -242,6 +243,7 @@ impl<T, R> BatchQueue<T, R> {
                 oldest,
                 state.closed,
                 now,
+                shared.batch_limit(),
                 &shared.config,
             );
             match step {
@@ -268,12 +270,12 @@ impl<T, R> BatchQueue<T, R> {
         }
     }
 
-    /// Takes up to `max_batch_size` live items (the caller just purged dead
-    /// ones), round-robin across the submissions waiting (`fair_order.rs`),
+    /// Takes up to the batch limit's live items (`max_batch_size`, fewer
+    /// under `max_pass_time`; the caller just purged dead ones), round-robin across the submissions waiting (`fair_order.rs`),
     /// and marks the batch in flight.
     fn take_batch(&self, mut state: MutexGuard<'_, State<T, R>>, now: Instant) -> Batch<T, R> {
         let shared = &self.shared;
-        let taken = state.queue.take(shared.config.max_batch_size);
+        let taken = state.queue.take(shared.batch_limit());
         let count = taken.len();
         let mut inputs = Vec::with_capacity(count);
         let mut waiters = Vec::with_capacity(count);

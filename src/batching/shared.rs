@@ -161,6 +161,25 @@ impl<T, R> Shared<T, R> {
         self.item_time_ema_nanos.record(nanos / size);
     }
 
+    /// Most items the next forward pass may take: `max_batch_size`, or as
+    /// many as the measured time per item (one replica's) fits in
+    /// `max_pass_time`, at least one. Before any pass was measured the
+    /// limit is `max_batch_size`: the first pass measures.
+    ///
+    /// Per item, because CPU passes take about as long per item whatever
+    /// the batch; on a GPU, where larger batches cost less per item, the
+    /// limit settles where a whole pass takes about `max_pass_time`.
+    pub(super) fn batch_limit(&self) -> usize {
+        let most = self.config.max_batch_size;
+        let (Some(budget), Some(per_item)) =
+            (self.config.max_pass_time, self.item_time_ema_nanos.get())
+        else {
+            return most;
+        };
+        let fits = budget.as_nanos() / u128::from(per_item);
+        usize::try_from(fits).unwrap_or(usize::MAX).clamp(1, most)
+    }
+
     /// Measured model time per item, divided among the replicas.
     pub(super) fn item_time(&self) -> Option<Duration> {
         let replicas = u32::try_from(self.config.replicas).unwrap_or(u32::MAX);
@@ -172,7 +191,7 @@ impl<T, R> Shared<T, R> {
     /// replicas. Before any batch was measured, one batch is assumed to take
     /// `max_batch_delay` (the least it takes at low load).
     pub(super) fn retry_after_for_depth(&self, depth: usize) -> Duration {
-        let batches_ahead = depth.div_ceil(self.config.max_batch_size).max(1);
+        let batches_ahead = depth.div_ceil(self.batch_limit()).max(1);
         let rounds = batches_ahead.div_ceil(self.config.replicas);
         let per_batch = self
             .batch_time_ema_nanos

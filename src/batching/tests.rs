@@ -31,6 +31,7 @@ pub(super) fn config(
         queue_capacity,
         replicas: 1,
         adaptive_window: false,
+        max_pass_time: None,
     }
 }
 

@@ -322,6 +322,14 @@ pub struct ModelConfig {
     /// still being decoded, `fixed` always (Triton's rule).
     #[serde(default)]
     pub batch_window: BatchWindow,
+    /// Longest one forward pass should take, in ms: a batch holds at most
+    /// as many images as the measured time per image fits (at least one).
+    /// A request arriving during a pass waits for it, so this bounds the
+    /// wait of a small request behind a big one, at the cost of smaller
+    /// batches where passes are slow (a CPU). 0 = off: `max_batch_size`
+    /// alone decides.
+    #[serde(default)]
+    pub max_pass_ms: u64,
     /// Images waiting for this model; beyond it requests get 503 + Retry-After
     /// instead of an unbounded wait.
     #[serde(default = "defaults::queue_capacity")]
@@ -387,6 +395,7 @@ impl Default for ModelConfig {
             max_batch_size: defaults::max_batch_size(),
             max_batch_delay_ms: defaults::max_batch_delay_ms(),
             batch_window: BatchWindow::default(),
+            max_pass_ms: 0,
             queue_capacity: defaults::queue_capacity(),
             fold_bn: defaults::fold_bn(),
             channels_last: defaults::channels_last(),
@@ -400,6 +409,11 @@ impl ModelConfig {
     /// [`Self::max_batch_delay_ms`] as a `Duration`.
     pub fn max_batch_delay(&self) -> Duration {
         Duration::from_millis(self.max_batch_delay_ms)
+    }
+
+    /// [`Self::max_pass_ms`] as a `Duration`; `None` when off (0).
+    pub fn max_pass_time(&self) -> Option<Duration> {
+        (self.max_pass_ms > 0).then(|| Duration::from_millis(self.max_pass_ms))
     }
 }
 

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use super::error::InferError;
-use super::estimate::{judge, Load, ADMIT_HEADROOM};
+use super::estimate::{judge, Background, Load, ADMIT_HEADROOM};
 use super::images::{submit_decodes, DecodeJob, RequestImages};
 use super::service::{InferenceService, ModelHandle};
 use crate::batching::Announcement;
@@ -77,7 +77,8 @@ impl InferenceService {
 
     /// Refuses a request that, by the measured rates, cannot finish before
     /// its deadline because of the load ahead of it, or whose work would
-    /// make an admitted request late (see `estimate.rs`). Work is costed as
+    /// make an admitted request late (see `estimate.rs`), counting the
+    /// streams of requests it will share the server with. Work is costed as
     /// decode (pixels ÷ workers × time per megapixel) plus model time (crops
     /// × time per item), for the requests decoding and the submissions in
     /// the model's queue alike. Only when its own work alone would fit the
@@ -132,8 +133,12 @@ impl InferenceService {
                     deadline: waiting.deadline,
                 }),
         );
-        let running = decode(running_pixels);
-        judge(&loads, running, own, limit, Instant::now()).map_err(|refusal| {
+        let now = Instant::now();
+        let background = Background {
+            running: decode(running_pixels),
+            streams: self.concurrency.average(now),
+        };
+        judge(&loads, background, own, limit, now).map_err(|refusal| {
             tracing::debug!(?refusal, ?timeout, "refused: deadline unreachable");
             InferError::WouldMissDeadline {
                 estimate: refusal.estimate,

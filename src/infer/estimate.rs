@@ -20,6 +20,13 @@
 //!   must not miss it because of the newcomer. Without this, four heavy
 //!   requests accepted one after another each looked feasible alone, and
 //!   round-robin then made all four finish together, late (four 504s).
+//!
+//! The requests present are a snapshot. Smaller ones are usually a stream
+//! (`concurrency.rs`): each ends soon and another takes its place, so over
+//! a newcomer's life they take a share of `own` per stream, not their own
+//! small work once. The newcomer's estimate counts the larger of the two:
+//! the small requests present, or the time-averaged streams beyond the
+//! larger requests present (which are counted on their own, in full).
 
 use std::time::{Duration, Instant};
 
@@ -74,22 +81,46 @@ impl Shares {
     }
 }
 
+/// What admission knows of the server besides the requests present.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct Background {
+    /// Work already started (decodes running), which everyone waits for.
+    pub(super) running: Duration,
+    /// Requests in flight on average lately (`concurrency.rs`).
+    pub(super) streams: f64,
+}
+
+/// When a newcomer with `own` work would be done: the running work, a
+/// share of `own` for each larger request present, the smaller requests
+/// (present, or as streams lasting its whole life, whichever is more), and
+/// its own work.
+fn finish_estimate(shares: &Shares, background: Background, own: Duration) -> Duration {
+    let larger = shares.sorted.len() - shares.sorted.partition_point(|work| *work < own);
+    let larger_shares = own.saturating_mul(u32::try_from(larger).unwrap_or(u32::MAX));
+    let smaller_present = shares.up_to(own).saturating_sub(larger_shares);
+    let streams = (background.streams - larger as f64).clamp(0.0, 1e6);
+    let smaller = smaller_present.max(own.mul_f64(streams));
+    background
+        .running
+        .saturating_add(larger_shares)
+        .saturating_add(smaller)
+        .saturating_add(own)
+}
+
 /// Admits a newcomer with `own` work left (its decode never less than its
 /// largest image: one image does not split across workers) unless it would
 /// finish past `limit` (its timeout with headroom), or would make an
-/// admitted request that was on time late. `running` is the work already
-/// started (decodes running), which everyone waits for.
+/// admitted request that was on time late.
 pub(super) fn judge(
     loads: &[Load],
-    running: Duration,
+    background: Background,
     own: Duration,
     limit: Duration,
     now: Instant,
 ) -> Result<(), Refusal> {
     let shares = Shares::new(loads);
-    let estimate = running
-        .saturating_add(shares.up_to(own))
-        .saturating_add(own);
+    let running = background.running;
+    let estimate = finish_estimate(&shares, background, own);
     if estimate > limit {
         return Err(Refusal {
             estimate,
@@ -120,6 +151,14 @@ mod tests {
 
     const SECOND: Duration = Duration::from_secs(1);
 
+    /// No streams beyond the requests present.
+    fn quiet(running: Duration) -> Background {
+        Background {
+            running,
+            streams: 0.0,
+        }
+    }
+
     fn load(seconds: u64, deadline_in: Option<u64>, now: Instant) -> Load {
         Load {
             work: SECOND * seconds as u32,
@@ -131,10 +170,10 @@ mod tests {
     fn an_idle_server_admits_what_fits_its_limit() {
         let now = Instant::now();
         assert_eq!(
-            judge(&[], Duration::ZERO, SECOND * 8, SECOND * 8, now),
+            judge(&[], quiet(Duration::ZERO), SECOND * 8, SECOND * 8, now),
             Ok(())
         );
-        let refused = judge(&[], Duration::ZERO, SECOND * 9, SECOND * 8, now).unwrap_err();
+        let refused = judge(&[], quiet(Duration::ZERO), SECOND * 9, SECOND * 8, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 9);
     }
 
@@ -143,9 +182,12 @@ mod tests {
         let now = Instant::now();
         // Shares: min(2, 3) + min(10, 3) = 5, plus running 1 and own 3.
         let loads = [load(2, None, now), load(10, None, now)];
-        let refused = judge(&loads, SECOND, SECOND * 3, SECOND * 8, now).unwrap_err();
+        let refused = judge(&loads, quiet(SECOND), SECOND * 3, SECOND * 8, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 9);
-        assert_eq!(judge(&loads, SECOND, SECOND * 3, SECOND * 9, now), Ok(()));
+        assert_eq!(
+            judge(&loads, quiet(SECOND), SECOND * 3, SECOND * 9, now),
+            Ok(())
+        );
     }
 
     #[test]
@@ -154,12 +196,19 @@ mod tests {
         // Admitted: 20 s of work, 22 s to go; a second heavy one of 20 s
         // would fit its own 60 s, but push the first to 40 s.
         let first = load(20, Some(22), now);
-        let refused = judge(&[first], Duration::ZERO, SECOND * 20, SECOND * 60, now).unwrap_err();
+        let refused = judge(
+            &[first],
+            quiet(Duration::ZERO),
+            SECOND * 20,
+            SECOND * 60,
+            now,
+        )
+        .unwrap_err();
         assert_eq!(refused.estimate, SECOND * 40);
         assert_eq!(refused.retry_after, SECOND * 40);
         // A small one delays it by its own second only: admitted.
         assert_eq!(
-            judge(&[first], Duration::ZERO, SECOND, SECOND * 60, now),
+            judge(&[first], quiet(Duration::ZERO), SECOND, SECOND * 60, now),
             Ok(())
         );
     }
@@ -171,13 +220,19 @@ mod tests {
         // for it would save nothing.
         let doomed = load(20, Some(5), now);
         assert_eq!(
-            judge(&[doomed], Duration::ZERO, SECOND, SECOND * 60, now),
+            judge(&[doomed], quiet(Duration::ZERO), SECOND, SECOND * 60, now),
             Ok(())
         );
         // No deadline: nothing to protect.
         let patient = load(20, None, now);
         assert_eq!(
-            judge(&[patient], Duration::ZERO, SECOND * 20, SECOND * 60, now),
+            judge(
+                &[patient],
+                quiet(Duration::ZERO),
+                SECOND * 20,
+                SECOND * 60,
+                now
+            ),
             Ok(())
         );
     }
@@ -195,5 +250,47 @@ mod tests {
             let expected: Duration = loads.iter().map(|load| load.work.min(x)).sum();
             assert_eq!(shares.up_to(x), expected);
         }
+    }
+
+    #[test]
+    fn streams_of_small_requests_take_a_share_of_the_whole_newcomer() {
+        let now = Instant::now();
+        // Two one-second requests present; alone they would cost 2 s.
+        let loads = [load(1, None, now), load(1, None, now)];
+        let snapshot = judge(&loads, quiet(Duration::ZERO), SECOND * 10, SECOND, now);
+        assert_eq!(snapshot.unwrap_err().estimate, SECOND * 12);
+        // But two have been in flight all along: they are streams, each
+        // taking a share of the whole 10 s.
+        let streams = Background {
+            running: Duration::ZERO,
+            streams: 2.0,
+        };
+        let refused = judge(&loads, streams, SECOND * 10, SECOND * 29, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 30);
+        assert_eq!(
+            judge(&loads, streams, SECOND * 10, SECOND * 30, now),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn larger_requests_present_are_not_counted_again_as_streams() {
+        let now = Instant::now();
+        // One 20 s request present, in flight for a while (average 1): its
+        // share is the newcomer's 10 s, once.
+        let loads = [load(20, None, now)];
+        let background = Background {
+            running: Duration::ZERO,
+            streams: 1.0,
+        };
+        let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 20);
+        // A stream beyond it (average 1.5) adds half a share.
+        let background = Background {
+            streams: 1.5,
+            ..background
+        };
+        let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 25);
     }
 }

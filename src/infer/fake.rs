@@ -179,6 +179,7 @@ fn serve_behind(models: &[&str], server: &ServerConfig, gate: Option<Arc<Gate>>)
                 queue_capacity: config.queue_capacity,
                 replicas: 1,
                 adaptive_window: false,
+                max_pass_time: None,
             },
             Arc::new(NoopObserver),
         )

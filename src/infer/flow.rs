@@ -185,6 +185,7 @@ impl InferenceService {
         let (announcement, admitted) =
             self.admit(model, images, &pixels, client, timeout, deadline)?;
         let _in_flight = self.metrics.track_in_flight(name);
+        let _counted = self.concurrency.enter(Instant::now());
 
         let decoded = matches!(admitted, Admitted::Decoding(_));
         let inputs: Vec<ModelInput> = match admitted {

@@ -5,6 +5,7 @@
 
 mod admission;
 mod calibrate;
+mod concurrency;
 mod decode_pool;
 mod decode_ring;
 mod embed;

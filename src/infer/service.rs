@@ -5,8 +5,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use super::concurrency::{Concurrency, TIME_CONSTANT as CONCURRENCY_TIME_CONSTANT};
 use super::decode_pool::FairPool;
 use super::error::InferError;
 use super::view::{BatchingInfo, ModelInfo, Readiness};
@@ -82,6 +83,9 @@ pub struct InferenceService {
     /// Held while one request is judged and its work registered
     /// (`admission.rs`), so concurrent arrivals see each other's work.
     pub(super) admission: Mutex<()>,
+    /// Admitted requests in flight and their time average: the streams a
+    /// heavy newcomer will share the server with (`concurrency.rs`).
+    pub(super) concurrency: Concurrency,
 }
 
 impl InferenceService {
@@ -105,6 +109,7 @@ impl InferenceService {
             request_timeout: server.request_timeout(),
             draining: AtomicBool::new(false),
             admission: Mutex::new(()),
+            concurrency: Concurrency::new(Instant::now(), CONCURRENCY_TIME_CONSTANT),
         }
     }
 

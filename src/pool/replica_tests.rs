@@ -153,6 +153,7 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
         queue_capacity: 8,
         replicas: 1,
         adaptive_window: false,
+        max_pass_time: None,
     };
     let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
     let state = Arc::new(ModelState::new(1));
@@ -240,6 +241,7 @@ fn a_batch_span_follows_from_the_span_of_every_request_it_serves() {
             queue_capacity: 8,
             replicas: 1,
             adaptive_window: false,
+            max_pass_time: None,
         };
         let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
         // Held, so the items stay wanted (a dropped handle cancels them).
@@ -278,6 +280,7 @@ async fn a_panicking_replica_thread_leaves_its_model_not_ready_and_answers_the_q
         queue_capacity: 8,
         replicas: 1,
         adaptive_window: false,
+        max_pass_time: None,
     };
     let queue = ImageQueue::new(config, Arc::new(NoopObserver)).unwrap();
     let state = ModelState::new(1);

@@ -204,6 +204,7 @@ fn start_model(
             queue_capacity: model.queue_capacity,
             replicas: model.replicas,
             adaptive_window: model.batch_window == BatchWindow::Adaptive,
+            max_pass_time: model.max_pass_time(),
         },
         Arc::new(observer),
     )

@@ -314,38 +314,42 @@ fn compose_nginx_and_prometheus_agree_with_the_config() {
     }
 }
 
+/// The Dockerfile's `ARG <arg>` equals `<package>==` in
+/// scripts/requirements.txt, and a RUN step installs `<package>==${<arg>}`.
+fn assert_pinned_alike(docker: &[(String, String)], arg: &str, package: &str) {
+    let pinned = instructions(docker, "ARG")
+        .into_iter()
+        .find_map(|line| line.strip_prefix(&format!("{arg}=")).map(str::to_owned))
+        .unwrap_or_else(|| panic!("ARG {arg} in the Dockerfile"));
+    let required = read("scripts/requirements.txt")
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix(&format!("{package}=="))
+                .map(str::to_owned)
+        })
+        .unwrap_or_else(|| panic!("{package}== in scripts/requirements.txt"));
+    assert_eq!(
+        pinned, required,
+        "the image and make build pin one {package}"
+    );
+    let install = format!("\"{package}==${{{arg}}}\"");
+    assert!(
+        instructions(docker, "RUN")
+            .iter()
+            .any(|run| run.contains(&install)),
+        "a RUN step installs {install}"
+    );
+}
+
 #[test]
 fn dockerfile_agrees_with_config_requirements_and_probe() {
     let config = docker_config();
     let docker = dockerfile();
-    let torch_arg = instructions(&docker, "ARG")
-        .into_iter()
-        .find_map(|arg| arg.strip_prefix("TORCH_VERSION="))
-        .expect("ARG TORCH_VERSION");
-    let requirement = read("scripts/requirements.txt")
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("torch==").map(str::to_owned))
-        .expect("torch== in scripts/requirements.txt");
-    assert_eq!(
-        torch_arg, requirement,
-        "image and make build use one libtorch"
-    );
-    assert!(instructions(&docker, "RUN")
-        .iter()
-        .any(|run| run.contains("\"torch==${TORCH_VERSION}\"")));
-    // And one libonnxruntime: ort's load-dynamic checks the version it finds.
-    let ort_arg = instructions(&docker, "ARG")
-        .into_iter()
-        .find_map(|arg| arg.strip_prefix("ONNXRUNTIME_VERSION="))
-        .expect("ARG ONNXRUNTIME_VERSION");
-    let ort_requirement = read("scripts/requirements.txt")
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("onnxruntime==").map(str::to_owned))
-        .expect("onnxruntime== in scripts/requirements.txt");
-    assert_eq!(ort_arg, ort_requirement);
-    assert!(instructions(&docker, "RUN")
-        .iter()
-        .any(|run| run.contains("\"onnxruntime==${ONNXRUNTIME_VERSION}\"")));
+    // One libtorch for the image and `make build`, and one libonnxruntime
+    // (ort's load-dynamic checks the version it finds).
+    assert_pinned_alike(&docker, "TORCH_VERSION", "torch");
+    assert_pinned_alike(&docker, "ONNXRUNTIME_VERSION", "onnxruntime");
     // The public base images stay the defaults; local ones are build args.
     let base_args: Vec<&str> = instructions(&docker, "ARG")
         .into_iter()
