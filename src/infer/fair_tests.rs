@@ -3,6 +3,7 @@
 //! model's queue, and a request that cannot meet its deadline is refused
 //! before any of its work is spent.
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -152,6 +153,50 @@ async fn a_request_that_cannot_meet_its_deadline_behind_others_is_refused_at_adm
         waiting(&service) <= 2 * 1024 * 1024,
         "{}",
         waiting(&service)
+    );
+    served.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_cannot_make_their_deadline_even_alone_try_one_at_a_time() {
+    let served = fake::serve_with(&[MODEL], &one_decode_thread());
+    let service = served.service.clone();
+    let image = jpeg(7, 1024);
+    let primed = service.predict(request(vec![image.clone()], None)).await;
+    assert_eq!(primed.unwrap().predictions.len(), 1);
+    let per_megapixel = service.decode_pool.time_per_megapixel().expect("measured");
+    let own = 16;
+    // Half of what its decoding alone is estimated to take.
+    let timeout = per_megapixel.mul_f64(own as f64 * 1024.0 * 1024.0 / 1e6 / 2.0);
+    let long_shot = || request(vec![image.clone(); own], Some(timeout));
+
+    // The first is admitted: only trying corrects an estimate.
+    let first = {
+        let (service, first) = (service.clone(), long_shot());
+        tokio::spawn(async move { service.predict(first).await })
+    };
+    while !service.long_shot.load(Ordering::Acquire) {
+        tokio::task::yield_now().await;
+    }
+    // While it runs, the next is refused at once, its estimate as Retry-After.
+    let error = service.predict(long_shot()).await.unwrap_err();
+    assert!(
+        matches!(error, InferError::WouldMissDeadline { .. }),
+        "{error}"
+    );
+    assert!(error.retry_after().expect("a Retry-After") > timeout);
+
+    // Once the first is answered, another may try.
+    let first = first.await.unwrap();
+    assert!(
+        !matches!(first, Err(InferError::WouldMissDeadline { .. })),
+        "{first:?}"
+    );
+    assert!(!service.long_shot.load(Ordering::Acquire));
+    let third = service.predict(long_shot()).await;
+    assert!(
+        !matches!(third, Err(InferError::WouldMissDeadline { .. })),
+        "{third:?}"
     );
     served.stop().await;
 }

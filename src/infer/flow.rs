@@ -182,7 +182,7 @@ impl InferenceService {
         };
         // Likewise when the work ahead cannot be done in time: a 504 after
         // decoding would cost the same work and tell the client less.
-        let (announcement, admitted) =
+        let (announcement, admitted, _long_shot) =
             self.admit(model, images, &pixels, client, timeout, deadline)?;
         let _in_flight = self.metrics.track_in_flight(name);
         let _counted = self.concurrency.enter(Instant::now());

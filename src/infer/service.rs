@@ -86,6 +86,9 @@ pub struct InferenceService {
     /// Admitted requests in flight and their time average: the streams a
     /// heavy newcomer will share the server with (`concurrency.rs`).
     pub(super) concurrency: Concurrency,
+    /// Held by the one request admitted past its own estimate
+    /// (`admission.rs`, `LongShot`).
+    pub(super) long_shot: AtomicBool,
 }
 
 impl InferenceService {
@@ -110,6 +113,7 @@ impl InferenceService {
             draining: AtomicBool::new(false),
             admission: Mutex::new(()),
             concurrency: Concurrency::new(Instant::now(), CONCURRENCY_TIME_CONSTANT),
+            long_shot: AtomicBool::new(false),
         }
     }
 
