@@ -25,8 +25,11 @@
 //! (`concurrency.rs`): each ends soon and another takes its place, so over
 //! a newcomer's life they take a share of `own` per stream, not their own
 //! small work once. The newcomer's estimate counts the larger of the two:
-//! the small requests present, or the time-averaged streams beyond the
-//! larger requests present (which are counted on their own, in full).
+//! the small requests present, or one share of `own` per stream, the
+//! streams being the time-averaged requests in flight beyond the larger
+//! requests present (counted on their own, in full), and at most the
+//! smaller ones present (a stream with nothing in flight has stopped, or
+//! pauses: the average alone would still count a client that just left).
 
 use std::time::{Duration, Instant};
 
@@ -92,13 +95,16 @@ pub(super) struct Background {
 
 /// When a newcomer with `own` work would be done: the running work, a
 /// share of `own` for each larger request present, the smaller requests
-/// (present, or as streams lasting its whole life, whichever is more), and
-/// its own work.
+/// (their work, or a share of `own` for each that the average shows to be
+/// a stream, whichever is more), and its own work.
 fn finish_estimate(shares: &Shares, background: Background, own: Duration) -> Duration {
     let larger = shares.sorted.len() - shares.sorted.partition_point(|work| *work < own);
     let larger_shares = own.saturating_mul(u32::try_from(larger).unwrap_or(u32::MAX));
     let smaller_present = shares.up_to(own).saturating_sub(larger_shares);
-    let streams = (background.streams - larger as f64).clamp(0.0, 1e6);
+    // A stream is live only while one of its requests is present: the
+    // average still remembers a client that just stopped.
+    let smaller_count = shares.sorted.len() - larger;
+    let streams = (background.streams - larger as f64).clamp(0.0, smaller_count as f64);
     let smaller = smaller_present.max(own.mul_f64(streams));
     background
         .running
@@ -276,21 +282,40 @@ mod tests {
     #[test]
     fn larger_requests_present_are_not_counted_again_as_streams() {
         let now = Instant::now();
-        // One 20 s request present, in flight for a while (average 1): its
-        // share is the newcomer's 10 s, once.
-        let loads = [load(20, None, now)];
+        // A 20 s request and a 1 s one present, an average of 1 in flight:
+        // that one is the larger request, charged the newcomer's 10 s once;
+        // the small one counts its own second.
+        let loads = [load(20, None, now), load(1, None, now)];
         let background = Background {
             running: Duration::ZERO,
             streams: 1.0,
         };
         let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
-        assert_eq!(refused.estimate, SECOND * 20);
-        // A stream beyond it (average 1.5) adds half a share.
+        assert_eq!(refused.estimate, SECOND * 21);
+        // An average of 1.5: the small one is half a stream, 5 s.
         let background = Background {
             streams: 1.5,
             ..background
         };
         let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 25);
+    }
+
+    #[test]
+    fn a_stream_with_nothing_in_flight_no_longer_counts() {
+        let now = Instant::now();
+        // The average still remembers two clients, but nothing is present.
+        let background = Background {
+            running: Duration::ZERO,
+            streams: 2.0,
+        };
+        assert_eq!(
+            judge(&[], background, SECOND * 10, SECOND * 10, now),
+            Ok(())
+        );
+        // One small request present: one stream.
+        let loads = [load(1, None, now)];
+        let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 20);
     }
 }
