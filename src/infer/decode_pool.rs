@@ -35,6 +35,7 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 
 use super::decode_ring::Ring;
+use super::low_priority::{LowPriorityThreads, DECODE_NICE};
 use crate::batching::AtomicEma;
 
 /// Only images of at least this many pixels feed the per-megapixel EMA:
@@ -109,6 +110,10 @@ struct Inner<T, E> {
     express_max_pixels: u64,
     /// EMA of decode time per megapixel in nanoseconds; 0 = not measured yet.
     nanos_per_megapixel: AtomicEma,
+    /// Where the regular workers' items run: `workers` niced threads, so a
+    /// forward pass beside them is not slowed (`low_priority.rs`). The
+    /// express slot's item runs on tokio's blocking pool at normal priority.
+    threads: LowPriorityThreads,
 }
 
 /// The scheduler; cheap to clone.
@@ -153,6 +158,7 @@ impl<T: Send + 'static, E: Send + 'static> FairPool<T, E> {
                 budget,
                 express_max_pixels,
                 nanos_per_megapixel: AtomicEma::default(),
+                threads: LowPriorityThreads::new(workers.max(1), DECODE_NICE),
             }),
         }
     }
@@ -347,8 +353,9 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
             state.running += 1;
         }
         state.pixels_running += pixels;
-        let inner = Arc::clone(inner);
-        runtime.spawn_blocking(move || {
+        let worker = Arc::clone(inner);
+        let item = move || {
+            let inner = worker;
             // Cancelled between its turn and a free thread: skip it.
             if index < limit.load(Ordering::Acquire) {
                 let started = Instant::now();
@@ -375,7 +382,12 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
             state.pixels_running -= pixels;
             drop(state);
             dispatch(&inner);
-        });
+        };
+        if express {
+            runtime.spawn_blocking(item);
+        } else {
+            inner.threads.spawn(item);
+        }
     }
 }
 

@@ -17,6 +17,7 @@ mod fair_tests;
 pub(crate) mod fake;
 mod flow;
 mod images;
+mod low_priority;
 mod service;
 mod topk;
 mod view;
