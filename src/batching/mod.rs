@@ -113,6 +113,7 @@
 
 mod announcement;
 mod batch;
+mod busy;
 mod ema;
 mod error;
 mod fair_order;

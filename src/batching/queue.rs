@@ -395,6 +395,13 @@ impl<T, R> BatchQueue<T, R> {
         self.shared.item_time()
     }
 
+    /// The share of the last seconds the replicas spent in forward passes
+    /// (0 to 1, averaged over the replicas): what a steady stream of
+    /// requests leaves of the engine's device to others.
+    pub fn busy_share(&self) -> f64 {
+        self.shared.busy_share()
+    }
+
     /// Totals since creation.
     pub fn stats(&self) -> BatcherStats {
         self.shared.counters.snapshot()

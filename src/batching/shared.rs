@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::{oneshot, Notify};
 
 use super::batch::ItemResult;
+use super::busy::{BusyShare, WINDOW as BUSY_WINDOW};
 use super::ema::AtomicEma;
 use super::error::BatchError;
 use super::fair_order::FairQueue;
@@ -33,6 +34,8 @@ pub(super) struct Shared<T, R> {
     batch_time_ema_nanos: AtomicEma,
     /// EMA of batch compute time ÷ batch size in nanoseconds; 0 = no sample.
     item_time_ema_nanos: AtomicEma,
+    /// The replicas' recent share of time in passes.
+    busy: BusyShare,
     /// Totals behind `BatchQueue::stats`.
     pub(super) counters: Counters,
 }
@@ -95,6 +98,7 @@ impl<T, R> Shared<T, R> {
             observer,
             batch_time_ema_nanos: AtomicEma::default(),
             item_time_ema_nanos: AtomicEma::default(),
+            busy: BusyShare::new(BUSY_WINDOW),
             counters: Counters::default(),
         }
     }
@@ -159,6 +163,12 @@ impl<T, R> Shared<T, R> {
         self.batch_time_ema_nanos.record(nanos);
         let size = u64::try_from(size.max(1)).unwrap_or(u64::MAX);
         self.item_time_ema_nanos.record(nanos / size);
+        self.busy.record(batch_time, Instant::now());
+    }
+
+    /// The share of recent time the replicas spent in passes, 0 to 1.
+    pub(super) fn busy_share(&self) -> f64 {
+        self.busy.share(self.config.replicas, Instant::now())
     }
 
     /// Most items the next forward pass may take: `max_batch_size`, or as

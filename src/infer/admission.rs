@@ -162,9 +162,16 @@ impl InferenceService {
                 }),
         );
         let now = Instant::now();
+        // Decoding yields to forward passes only where both share the CPU.
+        let on_cpu = model.state.device().is_some_and(|device| device == "cpu");
         let background = Background {
             running: decode(running_pixels),
             streams: self.concurrency.average(now),
+            spare: if on_cpu {
+                1.0 - model.queue.busy_share()
+            } else {
+                1.0
+            },
         };
         judge(&loads, background, own, limit, now)
             .map(|()| None)

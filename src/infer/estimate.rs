@@ -91,12 +91,22 @@ pub(super) struct Background {
     pub(super) running: Duration,
     /// Requests in flight on average lately (`concurrency.rs`).
     pub(super) streams: f64,
+    /// The share of the CPU the smaller requests' streams leave, 0 to 1
+    /// (1 = all: a GPU model, or nothing measured). Decoding runs below
+    /// the forward passes' priority, so a heavy newcomer's decodes get only
+    /// what the small requests' passes leave, not a fair share.
+    pub(super) spare: f64,
 }
+
+/// The least `spare` counted: an estimate at most 20 times the work.
+const MIN_SPARE: f64 = 0.05;
 
 /// When a newcomer with `own` work would be done: the running work, a
 /// share of `own` for each larger request present, the smaller requests
 /// (their work, or a share of `own` for each that the average shows to be
-/// a stream, whichever is more), and its own work.
+/// a stream, whichever is more), and its own work; and while smaller
+/// requests are live, at least all of that but the streams run in the
+/// spare share of the CPU.
 fn finish_estimate(shares: &Shares, background: Background, own: Duration) -> Duration {
     let larger = shares.sorted.len() - shares.sorted.partition_point(|work| *work < own);
     let larger_shares = own.saturating_mul(u32::try_from(larger).unwrap_or(u32::MAX));
@@ -106,11 +116,20 @@ fn finish_estimate(shares: &Shares, background: Background, own: Duration) -> Du
     let smaller_count = shares.sorted.len() - larger;
     let streams = (background.streams - larger as f64).clamp(0.0, smaller_count as f64);
     let smaller = smaller_present.max(own.mul_f64(streams));
-    background
+    let base = background
         .running
         .saturating_add(larger_shares)
-        .saturating_add(smaller)
-        .saturating_add(own)
+        .saturating_add(own);
+    let shared = base.saturating_add(smaller);
+    if smaller_count == 0 || background.spare >= 1.0 {
+        return shared;
+    }
+    // Smaller requests live: their passes come first, the rest of the work
+    // runs in what they leave.
+    let leftover = base
+        .saturating_add(smaller_present)
+        .div_f64(background.spare.max(MIN_SPARE));
+    shared.max(leftover)
 }
 
 /// Admits a newcomer with `own` work left (its decode never less than its
@@ -162,6 +181,7 @@ mod tests {
         Background {
             running,
             streams: 0.0,
+            spare: 1.0,
         }
     }
 
@@ -270,6 +290,7 @@ mod tests {
         let streams = Background {
             running: Duration::ZERO,
             streams: 2.0,
+            spare: 1.0,
         };
         let refused = judge(&loads, streams, SECOND * 10, SECOND * 29, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 30);
@@ -289,6 +310,7 @@ mod tests {
         let background = Background {
             running: Duration::ZERO,
             streams: 1.0,
+            spare: 1.0,
         };
         let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 21);
@@ -308,6 +330,7 @@ mod tests {
         let background = Background {
             running: Duration::ZERO,
             streams: 2.0,
+            spare: 1.0,
         };
         assert_eq!(
             judge(&[], background, SECOND * 10, SECOND * 10, now),
@@ -317,5 +340,27 @@ mod tests {
         let loads = [load(1, None, now)];
         let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 20);
+    }
+
+    #[test]
+    fn a_busy_cpu_leaves_the_newcomer_only_its_spare_share() {
+        let now = Instant::now();
+        // One small request live, its stream keeping the passes 90 % busy:
+        // the newcomer's 10 s (and the 1 s ahead) run in the 10 % left.
+        let loads = [load(1, None, now)];
+        let busy = Background {
+            running: Duration::ZERO,
+            streams: 1.0,
+            spare: 0.1,
+        };
+        let refused = judge(&loads, busy, SECOND * 10, SECOND * 60, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 110);
+        // Nothing smaller live: the busy share was the newcomer's own kind
+        // of work (or is over), and does not count.
+        assert_eq!(judge(&[], busy, SECOND * 10, SECOND * 10, now), Ok(()));
+        // The spare share never counts below 5 %.
+        let saturated = Background { spare: 0.0, ..busy };
+        let refused = judge(&loads, saturated, SECOND * 10, SECOND, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 220);
     }
 }
