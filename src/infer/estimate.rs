@@ -91,22 +91,23 @@ pub(super) struct Background {
     pub(super) running: Duration,
     /// Requests in flight on average lately (`concurrency.rs`).
     pub(super) streams: f64,
-    /// The share of the CPU the smaller requests' streams leave, 0 to 1
-    /// (1 = all: a GPU model, or nothing measured). Decoding runs below
-    /// the forward passes' priority, so a heavy newcomer's decodes get only
-    /// what the small requests' passes leave, not a fair share.
+    /// The share of the CPU the forward passes leave, 0 to 1 (1 = all: a
+    /// GPU model, or nothing measured).
     pub(super) spare: f64,
+    /// The newcomer's decode work on the niced threads (its images above
+    /// the express size, `low_priority.rs`): it runs in what the passes of
+    /// the smaller requests leave, not in a fair share.
+    pub(super) niced_decode: Duration,
 }
 
-/// The least `spare` counted: an estimate at most 20 times the work.
+/// The least `spare` counted: a niced decode at most 20 times as long.
 const MIN_SPARE: f64 = 0.05;
 
 /// When a newcomer with `own` work would be done: the running work, a
 /// share of `own` for each larger request present, the smaller requests
 /// (their work, or a share of `own` for each that the average shows to be
-/// a stream, whichever is more), and its own work; and while smaller
-/// requests are live, at least all of that but the streams run in the
-/// spare share of the CPU.
+/// a stream, whichever is more), and its own work; while smaller requests
+/// are live, its niced decode also slows to the spare share of the CPU.
 fn finish_estimate(shares: &Shares, background: Background, own: Duration) -> Duration {
     let larger = shares.sorted.len() - shares.sorted.partition_point(|work| *work < own);
     let larger_shares = own.saturating_mul(u32::try_from(larger).unwrap_or(u32::MAX));
@@ -124,12 +125,10 @@ fn finish_estimate(shares: &Shares, background: Background, own: Duration) -> Du
     if smaller_count == 0 || background.spare >= 1.0 {
         return shared;
     }
-    // Smaller requests live: their passes come first, the rest of the work
-    // runs in what they leave.
-    let leftover = base
-        .saturating_add(smaller_present)
-        .div_f64(background.spare.max(MIN_SPARE));
-    shared.max(leftover)
+    // Smaller requests live: their passes come before the niced decodes,
+    // which take 1 / spare as long.
+    let slowdown = 1.0 / background.spare.max(MIN_SPARE) - 1.0;
+    shared.saturating_add(background.niced_decode.mul_f64(slowdown))
 }
 
 /// Admits a newcomer with `own` work left (its decode never less than its
@@ -182,6 +181,7 @@ mod tests {
             running,
             streams: 0.0,
             spare: 1.0,
+            niced_decode: Duration::ZERO,
         }
     }
 
@@ -291,6 +291,7 @@ mod tests {
             running: Duration::ZERO,
             streams: 2.0,
             spare: 1.0,
+            niced_decode: Duration::ZERO,
         };
         let refused = judge(&loads, streams, SECOND * 10, SECOND * 29, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 30);
@@ -311,6 +312,7 @@ mod tests {
             running: Duration::ZERO,
             streams: 1.0,
             spare: 1.0,
+            niced_decode: Duration::ZERO,
         };
         let refused = judge(&loads, background, SECOND * 10, SECOND, now).unwrap_err();
         assert_eq!(refused.estimate, SECOND * 21);
@@ -331,6 +333,7 @@ mod tests {
             running: Duration::ZERO,
             streams: 2.0,
             spare: 1.0,
+            niced_decode: Duration::ZERO,
         };
         assert_eq!(
             judge(&[], background, SECOND * 10, SECOND * 10, now),
@@ -343,24 +346,33 @@ mod tests {
     }
 
     #[test]
-    fn a_busy_cpu_leaves_the_newcomer_only_its_spare_share() {
+    fn a_busy_cpu_slows_only_the_niced_decode_and_only_beside_smaller_requests() {
         let now = Instant::now();
-        // One small request live, its stream keeping the passes 90 % busy:
-        // the newcomer's 10 s (and the 1 s ahead) run in the 10 % left.
+        // One small request live, the passes 90 % busy: the newcomer's 8 s
+        // of niced decoding takes 80 s, 72 s more than its fair-share
+        // estimate of 20 s (its 10 s, and 10 s for the stream).
         let loads = [load(1, None, now)];
         let busy = Background {
             running: Duration::ZERO,
             streams: 1.0,
             spare: 0.1,
+            niced_decode: SECOND * 8,
         };
         let refused = judge(&loads, busy, SECOND * 10, SECOND * 60, now).unwrap_err();
-        assert_eq!(refused.estimate, SECOND * 110);
-        // Nothing smaller live: the busy share was the newcomer's own kind
-        // of work (or is over), and does not count.
+        assert_eq!(refused.estimate, SECOND * 92);
+        // Nothing smaller live (the busy share was its own kind of work, or
+        // is over): no slowdown.
         assert_eq!(judge(&[], busy, SECOND * 10, SECOND * 10, now), Ok(()));
-        // The spare share never counts below 5 %.
+        // Work not decoded on the niced threads is not slowed either.
+        let photos = Background {
+            niced_decode: Duration::ZERO,
+            ..busy
+        };
+        let refused = judge(&loads, photos, SECOND * 10, SECOND, now).unwrap_err();
+        assert_eq!(refused.estimate, SECOND * 20);
+        // The spare share never counts below 5 %: 8 s x 19 more.
         let saturated = Background { spare: 0.0, ..busy };
         let refused = judge(&loads, saturated, SECOND * 10, SECOND, now).unwrap_err();
-        assert_eq!(refused.estimate, SECOND * 220);
+        assert_eq!(refused.estimate, SECOND * 172);
     }
 }

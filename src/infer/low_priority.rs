@@ -9,8 +9,9 @@
 //! its own pass. Niced, the decoders take what the forward passes leave:
 //! CPU time the kernel hands out by weight, so they still progress under
 //! load (nice 10 weighs about a tenth of nice 0), and take all of it when
-//! nothing else runs. The express slot (small images) stays on tokio's
-//! blocking pool at normal priority: it is the small request's own decode.
+//! nothing else runs. Images up to the express size (a few megapixels)
+//! stay on tokio's blocking pool at normal priority: their decode takes
+//! milliseconds, and a small request waits for it.
 //!
 //! Dedicated threads, because a thread can lower its priority but not raise
 //! it back without privileges, so a shared pool's thread could not be lent.
