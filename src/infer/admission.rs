@@ -13,7 +13,7 @@ use bytes::Bytes;
 use super::error::InferError;
 use super::estimate::{judge, Background, Load, ADMIT_HEADROOM};
 use super::images::{submit_decodes, DecodeJob, RequestImages};
-use super::service::{InferenceService, ModelHandle, EXPRESS_MAX_PIXELS};
+use super::service::{InferenceService, ModelHandle};
 use crate::batching::Announcement;
 use crate::pool::{ImageJob, ImageResult};
 
@@ -172,7 +172,7 @@ impl InferenceService {
             } else {
                 1.0
             },
-            niced_decode: decode(niced_pixels(pixels)),
+            niced_decode: own_decode,
         };
         judge(&loads, background, own, limit, now)
             .map(|()| None)
@@ -193,13 +193,4 @@ impl InferenceService {
             .ok()
             .map(|_| LongShot(&self.long_shot))
     }
-}
-
-/// The pixels of the images that decode on the niced threads: those too
-/// large for the express slot (`decode_pool.rs`).
-fn niced_pixels(pixels: &[u64]) -> u64 {
-    pixels
-        .iter()
-        .filter(|&&image| image > EXPRESS_MAX_PIXELS)
-        .sum()
 }

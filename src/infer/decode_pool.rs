@@ -110,10 +110,10 @@ struct Inner<T, E> {
     express_max_pixels: u64,
     /// EMA of decode time per megapixel in nanoseconds; 0 = not measured yet.
     nanos_per_megapixel: AtomicEma,
-    /// Where the regular workers' items larger than the express size run:
-    /// `workers` niced threads, so a forward pass beside them is not slowed
-    /// (`low_priority.rs`). Smaller items, and the express slot's, run on
-    /// tokio's blocking pool at normal priority.
+    /// Where the regular workers' items run: `workers` niced threads, so a
+    /// forward pass beside them is not slowed (`low_priority.rs`). The
+    /// express slot's item runs on tokio's blocking pool at normal priority:
+    /// a small image that finds every worker busy is decoded at once.
     threads: LowPriorityThreads,
 }
 
@@ -384,9 +384,7 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
             drop(state);
             dispatch(&inner);
         };
-        // Small images at normal priority wherever they run: their decode
-        // is a few milliseconds a small request waits for.
-        if express || pixels <= inner.express_max_pixels {
+        if express {
             runtime.spawn_blocking(item);
         } else {
             inner.threads.spawn(item);

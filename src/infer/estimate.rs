@@ -94,9 +94,9 @@ pub(super) struct Background {
     /// The share of the CPU the forward passes leave, 0 to 1 (1 = all: a
     /// GPU model, or nothing measured).
     pub(super) spare: f64,
-    /// The newcomer's decode work on the niced threads (its images above
-    /// the express size, `low_priority.rs`): it runs in what the passes of
-    /// the smaller requests leave, not in a fair share.
+    /// The newcomer's decode work, which runs on the niced threads
+    /// (`low_priority.rs`): in what the passes of the smaller requests
+    /// leave, not in a fair share.
     pub(super) niced_decode: Duration,
 }
 
@@ -363,7 +363,7 @@ mod tests {
         // Nothing smaller live (the busy share was its own kind of work, or
         // is over): no slowdown.
         assert_eq!(judge(&[], busy, SECOND * 10, SECOND * 10, now), Ok(()));
-        // Work not decoded on the niced threads is not slowed either.
+        // Model work is not slowed (a request of photos: no decode to speak of).
         let photos = Background {
             niced_decode: Duration::ZERO,
             ..busy

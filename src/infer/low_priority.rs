@@ -9,9 +9,11 @@
 //! its own pass. Niced, the decoders take what the forward passes leave:
 //! CPU time the kernel hands out by weight, so they still progress under
 //! load (nice 10 weighs about a tenth of nice 0), and take all of it when
-//! nothing else runs. Images up to the express size (a few megapixels)
-//! stay on tokio's blocking pool at normal priority: their decode takes
-//! milliseconds, and a small request waits for it.
+//! nothing else runs. At 16 clients sending photos, niced decoders also
+//! raised ONNX Runtime's throughput (12.0 against 9.4 images/s, one run
+//! each): its threads were no longer preempted mid-pass. The express slot
+//! stays on tokio's blocking pool at normal priority: it is where a small
+//! image goes when every worker is busy.
 //!
 //! Dedicated threads, because a thread can lower its priority but not raise
 //! it back without privileges, so a shared pool's thread could not be lent.

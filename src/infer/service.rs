@@ -66,7 +66,7 @@ impl ModelHandle {
 /// The largest image the decode pool's express slot takes while every
 /// worker is busy: 4 Mpixel covers a 2560 x 1600 photo, the size clients
 /// that resize before uploading send, and decodes in tens of milliseconds.
-pub(super) const EXPRESS_MAX_PIXELS: u64 = 4_000_000;
+const EXPRESS_MAX_PIXELS: u64 = 4_000_000;
 
 /// The engine behind the HTTP API.
 pub struct InferenceService {
