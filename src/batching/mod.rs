@@ -78,6 +78,7 @@
 //!     queue_capacity: 256,
 //!     replicas: 1,
 //!     adaptive_window: true,
+//!     max_pass_time: None,
 //! };
 //! let queue: BatchQueue<Vec<f32>, f32> =
 //!     BatchQueue::new(config, Arc::new(NoopObserver)).expect("valid config");
