@@ -171,8 +171,9 @@ weights = "{os.path.abspath(args.weights)}"
 device = "cpu"
 max_batch_size = {args.max_batch}
 max_batch_delay_ms = 2
-max_pass_ms = {args.max_pass_ms}
 """
+        # Only when set, so the script also runs an older binary (before/after).
+        + (f"max_pass_ms = {args.max_pass_ms}\n" if args.max_pass_ms else "")
     )
     config.close()
     log = open(tempfile.mktemp(suffix=".log"), "w")
