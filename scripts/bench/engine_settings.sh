@@ -16,8 +16,13 @@ bin=${BENCH_BIN:-target/release/seresnext-serve}
 weights=${BENCH_WEIGHTS:-target/fixtures/models/gluon_seresnext50_32x4d.safetensors}
 threads=${THREADS:-$(nproc)}
 out=target/bench/engine_settings.jsonl
+cache=target/bench/engine-settings-ort-cache
 mkdir -p "$(dirname "$out")"
 : > "$out"
+# The cached variant times a start from the cache, so the cache is written first.
+rm -rf "$cache"
+"$bin" bench --engine onnxruntime --device cpu --weights "$weights" --threads "$threads" \
+  --batch-sizes 1 --warmup 0 --iterations 1 --ort-cache-dir "$cache" > /dev/null
 
 # label | engine | threads | flags (the default of each engine first)
 variants=(
@@ -28,6 +33,7 @@ variants=(
   "onnxruntime spin on|onnxruntime|$threads|--ort-spin true"
   "onnxruntime arena off|onnxruntime|$threads|--ort-arena false"
   "onnxruntime 1 thread|onnxruntime|1|"
+  "onnxruntime graph from the cache|onnxruntime|$threads|--ort-cache-dir $cache"
   "libtorch default (channels_last, $threads threads)|libtorch|$threads|"
   "libtorch NCHW|libtorch|$threads|--channels-last false"
   "libtorch 1 thread|libtorch|1|"

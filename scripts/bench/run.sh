@@ -32,7 +32,11 @@
 #   BENCH_SECONDS        seconds of load per HTTP level (20)
 #   BENCH_WARMUP_SECONDS seconds of unrecorded load before a server's first level (3)
 #   BENCH_CONCURRENCY    HTTP levels ("1 4 16 64")
-#   BENCH_ITERATIONS     timed forward passes per batch size (10; 5 for the 101 models)
+#   BENCH_ITERATIONS     timed forward passes per batch size and round (6; 5 for the 101 models)
+#   BENCH_ROUNDS         in-process rounds of gluon_seresnext50_32x4d on the CPU (3; the
+#                        101 models: BENCH_ROUNDS_101, 1): every implementation runs
+#                        once per round at each batch size, and the report takes each
+#                        one's fastest round (noise on a shared machine only slows a run)
 #   BENCH_WARMUP         untimed forward passes before each batch size (2)
 #   BENCH_BATCH_SIZES    in-process batches of gluon_seresnext50_32x4d ("1,2,4,8,16"),
 #                        BENCH_BATCH_SIZES_101 of the 101 models ("1,8"),
@@ -64,7 +68,9 @@ threads=${THREADS:-$(nproc)}
 seconds=${BENCH_SECONDS:-20}
 warmup_seconds=${BENCH_WARMUP_SECONDS:-3}
 read -r -a levels <<< "${BENCH_CONCURRENCY:-1 4 16 64}"
-iterations=${BENCH_ITERATIONS:-10}
+iterations=${BENCH_ITERATIONS:-6}
+rounds=${BENCH_ROUNDS:-3}
+rounds_101=${BENCH_ROUNDS_101:-1}
 iterations_101=${BENCH_ITERATIONS_101:-${BENCH_ITERATIONS:-5}}
 warmup=${BENCH_WARMUP:-2}
 max_batch=${BENCH_MAX_BATCH:-8}
@@ -179,17 +185,27 @@ if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$cuda_only" != 1 ]; then
   for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
     if [ "$model" = "$main_model" ]; then
       batches=$(with_max_batch "${BENCH_BATCH_SIZES:-1,2,4,8,16}")
+      model_rounds=$rounds
     else
       batches=${BENCH_BATCH_SIZES_101:-1,8}
+      model_rounds=$rounds_101
     fi
     # One batch size at a time, all four in turn: the machine's load
-    # drifts, and each ratio should compare neighbours in time.
-    for batch in ${batches//,/ }; do
-      say "in-process $model, batch $batch, cpu fp32, $threads threads: ours (libtorch, onnxruntime), timm, Python onnxruntime"
-      ours_forward "$model" cpu fp32 "$batch"
-      ours_forward "$model" cpu fp32 "$batch" onnxruntime
-      timm_forward "$model" cpu fp32 "$batch"
-      python_onnxruntime_forward "$model" "$batch"
+    # drifts, and each ratio should compare neighbours in time. Each round
+    # starts with the next implementation, so none is always the first
+    # after a batch size changes.
+    for round in $(seq "$model_rounds"); do
+      for batch in ${batches//,/ }; do
+        say "in-process $model, round $round/$model_rounds, batch $batch, cpu fp32, $threads threads"
+        for turn in 0 1 2 3; do
+          case $(((turn + round - 1) % 4)) in
+            0) ours_forward "$model" cpu fp32 "$batch" ;;
+            1) ours_forward "$model" cpu fp32 "$batch" onnxruntime ;;
+            2) timm_forward "$model" cpu fp32 "$batch" ;;
+            3) python_onnxruntime_forward "$model" "$batch" ;;
+          esac
+        done
+      done
     done
   done
 fi
@@ -408,6 +424,7 @@ say "writing $results"
 "$python" scripts/bench/record.py finish "$records" "$results" \
   oha_bin="$oha" ours_bin="$bin" threads="$threads" bench_seconds="$seconds" \
   warmup_seconds="$warmup_seconds" iterations="$iterations" iterations_101="$iterations_101" \
+  rounds="$rounds" rounds_101="$rounds_101" \
   warmup_passes="$warmup" max_batch_size="$max_batch" ort_max_batch_size="$ort_max_batch" \
   batch_delay_ms="$batch_delay_ms" photo="$photo" rss_target_mib="$rss_target_mib" \
   ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}" \

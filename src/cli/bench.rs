@@ -38,6 +38,11 @@ pub struct Args {
     /// onnxruntime: use its CPU memory arena.
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub ort_arena: bool,
+    /// onnxruntime: keep the optimized graph in this directory and start
+    /// from it when present (off when not given), as `[onnxruntime]
+    /// cache_dir` does for the server.
+    #[arg(long)]
+    pub ort_cache_dir: Option<PathBuf>,
     /// Untimed passes before timing each batch size.
     #[arg(long, default_value_t = 3)]
     pub warmup: usize,
@@ -75,6 +80,7 @@ impl Args {
                     optimization: self.ort_optimization,
                     spin: self.ort_spin,
                     memory_arena: self.ort_arena,
+                    cache_dir: self.ort_cache_dir,
                     ..SessionSettings::default()
                 },
             },
