@@ -7,57 +7,42 @@
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use super::ema::DecayedSum;
+
 /// The time constant: long enough to span many passes, short enough that a
 /// burst that ended stops counting within seconds.
 pub(super) const WINDOW: Duration = Duration::from_secs(5);
 
-#[derive(Debug)]
-struct Decay {
-    /// Σ pass time × e^(−age / WINDOW), in seconds, as of `at`.
-    busy_seconds: f64,
-    at: Option<Instant>,
-}
-
-/// The decayed sum of pass times; its value over `WINDOW` is the busy share.
+/// The decayed sum of pass times; its average over the window is the busy
+/// share.
 #[derive(Debug)]
 pub(super) struct BusyShare {
-    decay: Mutex<Decay>,
-    window: Duration,
+    busy_seconds: Mutex<DecayedSum>,
 }
 
 impl BusyShare {
     pub(super) fn new(window: Duration) -> Self {
         Self {
-            decay: Mutex::new(Decay {
-                busy_seconds: 0.0,
-                at: None,
-            }),
-            window,
+            busy_seconds: Mutex::new(DecayedSum::new(window)),
         }
     }
 
-    fn decayed(&self, decay: &Decay, now: Instant) -> f64 {
-        let Some(at) = decay.at else {
-            return 0.0;
-        };
-        let age = now.saturating_duration_since(at).as_secs_f64();
-        decay.busy_seconds * (-age / self.window.as_secs_f64()).exp()
+    fn sum(&self) -> std::sync::MutexGuard<'_, DecayedSum> {
+        // A plain number, consistent after any panic.
+        self.busy_seconds
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// A pass of `took` ended at `now`.
     pub(super) fn record(&self, took: Duration, now: Instant) {
-        let mut decay = self.decay.lock().unwrap_or_else(PoisonError::into_inner);
-        let busy = self.decayed(&decay, now) + took.as_secs_f64();
-        decay.busy_seconds = busy;
-        decay.at = Some(decay.at.map_or(now, |at| at.max(now)));
+        self.sum().add(took.as_secs_f64(), now);
     }
 
     /// The share of the last `WINDOW`s spent in passes by `replicas`
     /// replicas, 0 to 1.
     pub(super) fn share(&self, replicas: usize, now: Instant) -> f64 {
-        let decay = self.decay.lock().unwrap_or_else(PoisonError::into_inner);
-        let per_replica = self.decayed(&decay, now) / replicas.max(1) as f64;
-        (per_replica / self.window.as_secs_f64()).clamp(0.0, 1.0)
+        (self.sum().average(now) / replicas.max(1) as f64).clamp(0.0, 1.0)
     }
 }
 

@@ -135,7 +135,7 @@ use std::time::Duration;
 
 pub use announcement::Announcement;
 pub use batch::{Batch, ItemOutput, PendingResults};
-pub use ema::AtomicEma;
+pub use ema::{AtomicEma, DecayedSum};
 pub use error::{BatchError, ConfigError, SubmitError};
 pub use fair_order::WaitingSubmission;
 pub use observer::{BatchObserver, BatcherStats, NoopObserver};

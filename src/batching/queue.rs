@@ -237,17 +237,18 @@ impl<T, R> BatchQueue<T, R> {
                 continue;
             }
             let oldest = state.queue.oldest_enqueued_at();
+            let batch_limit = shared.batch_limit();
             let step = next_step(
                 state.queue.len(),
                 state.announced,
                 oldest,
                 state.closed,
                 now,
-                shared.batch_limit(),
+                batch_limit,
                 &shared.config,
             );
             match step {
-                NextStep::TakeNow => return Some(self.take_batch(state, now)),
+                NextStep::TakeNow => return Some(self.take_batch(state, batch_limit, now)),
                 NextStep::WaitUntil(flush_at) => {
                     let timeout = flush_at.saturating_duration_since(now);
                     state = shared
@@ -270,12 +271,18 @@ impl<T, R> BatchQueue<T, R> {
         }
     }
 
-    /// Takes up to the batch limit's live items (`max_batch_size`, fewer
-    /// under `max_pass_time`; the caller just purged dead ones), round-robin across the submissions waiting (`fair_order.rs`),
-    /// and marks the batch in flight.
-    fn take_batch(&self, mut state: MutexGuard<'_, State<T, R>>, now: Instant) -> Batch<T, R> {
+    /// Takes up to `limit` live items (the batch limit the caller decided
+    /// with: `max_batch_size`, fewer under `max_pass_time`; the caller just
+    /// purged dead ones), round-robin across the submissions waiting
+    /// (`fair_order.rs`), and marks the batch in flight.
+    fn take_batch(
+        &self,
+        mut state: MutexGuard<'_, State<T, R>>,
+        limit: usize,
+        now: Instant,
+    ) -> Batch<T, R> {
         let shared = &self.shared;
-        let taken = state.queue.take(shared.batch_limit());
+        let taken = state.queue.take(limit);
         let count = taken.len();
         let mut inputs = Vec::with_capacity(count);
         let mut waiters = Vec::with_capacity(count);

@@ -163,7 +163,7 @@ impl InferenceService {
         );
         let now = Instant::now();
         // Decoding yields to forward passes only where both share the CPU.
-        let on_cpu = model.state.device().is_some_and(|device| device == "cpu");
+        let on_cpu = model.state.runs_on_cpu();
         let background = Background {
             running: decode(running_pixels),
             streams: self.concurrency.average(now),

@@ -14,6 +14,8 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::batching::DecayedSum;
+
 /// How fast the average follows a change: a stream that started this long
 /// ago counts for 63 % of itself. Long enough to smooth the gaps between a
 /// client's requests, short enough that a burst that ended no longer
@@ -23,8 +25,8 @@ pub(super) const TIME_CONSTANT: Duration = Duration::from_secs(5);
 #[derive(Debug)]
 struct State {
     in_flight: u32,
-    average: f64,
-    updated: Instant,
+    /// The count held over time, decayed.
+    held: DecayedSum,
 }
 
 /// The number of requests in flight and its exponentially time-weighted
@@ -32,18 +34,14 @@ struct State {
 #[derive(Debug)]
 pub(super) struct Concurrency {
     state: Mutex<State>,
-    time_constant: Duration,
 }
 
 impl Concurrency {
     pub(super) fn new(now: Instant, time_constant: Duration) -> Self {
+        let mut held = DecayedSum::new(time_constant);
+        held.hold(0.0, now);
         Self {
-            state: Mutex::new(State {
-                in_flight: 0,
-                average: 0.0,
-                updated: now,
-            }),
-            time_constant,
+            state: Mutex::new(State { in_flight: 0, held }),
         }
     }
 
@@ -53,33 +51,28 @@ impl Concurrency {
     }
 
     /// The average as of `now`, folding in the time since the last change.
-    fn advance(&self, state: &mut State, now: Instant) -> f64 {
-        let elapsed = now.saturating_duration_since(state.updated);
-        let weight = 1.0 - (-elapsed.as_secs_f64() / self.time_constant.as_secs_f64()).exp();
-        state.average += weight * (f64::from(state.in_flight) - state.average);
-        state.updated = state.updated.max(now);
-        state.average
+    fn advance(state: &mut State, now: Instant) -> f64 {
+        state.held.hold(f64::from(state.in_flight), now)
     }
 
     /// One more request in flight from `now` on; it counts until the guard
     /// is dropped.
     pub(super) fn enter(&self, now: Instant) -> InFlight<'_> {
         let mut state = self.lock();
-        self.advance(&mut state, now);
+        Self::advance(&mut state, now);
         state.in_flight += 1;
         InFlight { concurrency: self }
     }
 
     fn leave(&self, now: Instant) {
         let mut state = self.lock();
-        self.advance(&mut state, now);
+        Self::advance(&mut state, now);
         state.in_flight = state.in_flight.saturating_sub(1);
     }
 
     /// The time-averaged number of requests in flight as of `now`.
     pub(super) fn average(&self, now: Instant) -> f64 {
-        let mut state = self.lock();
-        self.advance(&mut state, now)
+        Self::advance(&mut self.lock(), now)
     }
 }
 

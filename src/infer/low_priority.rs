@@ -33,7 +33,8 @@ type Task = Box<dyn FnOnce() + Send>;
 
 /// A fixed set of niced threads taking tasks from one channel.
 pub(super) struct LowPriorityThreads {
-    sender: Mutex<Sender<Task>>,
+    /// `Sender` is `Sync`: callers on any thread send without a lock.
+    sender: Sender<Task>,
 }
 
 impl LowPriorityThreads {
@@ -50,17 +51,14 @@ impl LowPriorityThreads {
                 .spawn(move || run(&receiver, nice))
                 .expect("spawning a decode thread");
         }
-        Self {
-            sender: Mutex::new(sender),
-        }
+        Self { sender }
     }
 
     /// Runs `task` on the next free thread (queued if none is).
     pub(super) fn spawn(&self, task: impl FnOnce() + Send + 'static) {
-        let sender = self.sender.lock().unwrap_or_else(PoisonError::into_inner);
         // The threads outlive every sender (they exit when the channel
         // closes), so the send cannot fail.
-        let _ = sender.send(Box::new(task));
+        let _ = self.sender.send(Box::new(task));
     }
 }
 

@@ -1,7 +1,7 @@
 //! What a model's replicas report while they start: how many are ready, what
 //! failed, and on which device they run. Read by readiness and metadata.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -19,6 +19,9 @@ pub struct ModelState {
     /// Where each ready replica runs (`cpu`, `cuda:0`), in the order they
     /// became ready.
     devices: Mutex<Vec<String>>,
+    /// Whether the first ready replica runs on the CPU: admission asks on
+    /// every request, so it is a flag rather than the device's name.
+    on_cpu: AtomicBool,
     /// When start-up began, the origin of [`ModelState::ready_after`].
     started: Instant,
     /// How long after `started` the last replica became ready.
@@ -42,6 +45,7 @@ impl ModelState {
             lost: AtomicUsize::new(0),
             failure: Mutex::new(None),
             devices: Mutex::new(Vec::new()),
+            on_cpu: AtomicBool::new(false),
             started,
             ready_after: Mutex::new(None),
             warmed_batch_sizes: Mutex::new(Vec::new()),
@@ -62,7 +66,12 @@ impl ModelState {
     }
 
     pub(crate) fn replica_ready(&self, device: String) {
-        lock(&self.devices).push(device);
+        let mut devices = lock(&self.devices);
+        if devices.is_empty() {
+            self.on_cpu.store(device == "cpu", Ordering::Release);
+        }
+        devices.push(device);
+        drop(devices);
         let ready = self.ready.fetch_add(1, Ordering::AcqRel) + 1;
         if ready == self.replicas {
             *lock(&self.ready_after) = Some(self.started.elapsed());
@@ -112,6 +121,12 @@ impl ModelState {
         lock(&self.devices).first().cloned()
     }
 
+    /// Whether the replicas run on the CPU (false before the first is ready,
+    /// like [`ModelState::device`]).
+    pub fn runs_on_cpu(&self) -> bool {
+        self.on_cpu.load(Ordering::Acquire)
+    }
+
     /// Where each ready replica runs.
     pub fn replica_devices(&self) -> Vec<String> {
         lock(&self.devices).clone()
@@ -134,7 +149,9 @@ mod tests {
     fn ready_only_when_every_replica_is_and_nothing_failed() {
         let state = ModelState::new(2);
         assert!(!state.is_ready());
+        assert!(!state.runs_on_cpu());
         state.replica_ready("cpu".into());
+        assert!(state.runs_on_cpu());
         assert!(!state.is_ready());
         assert_eq!(state.ready_after(), None);
         state.replica_ready("cpu".into());
