@@ -372,16 +372,17 @@ TOML
       "$max_batch" "$warmup_seconds" -H "Inference-Header-Content-Length: $triton_header_length"
   fi
 
-  # The batch-1 forward pass in process, right beside the HTTP c=1 level it
-  # is compared with (every server paused): this machine's speed drifts by
-  # 20 % over minutes, more than the overhead being measured.
-  adjacent_forward() {  # engine
+  # The forward pass in process, right beside the HTTP level it is compared
+  # with (every server paused): batch 1 beside c=1, the server's max batch
+  # beside c=16. This machine's speed drifts by 20 % over minutes, more
+  # than the overhead being measured.
+  adjacent_forward() {  # engine batch level
     local impl=ours
     [ "$1" = libtorch ] || impl=ours_$1
-    say "in-process $main_model, batch 1, $1, beside the HTTP c=1 level"
+    say "in-process $main_model, batch $2, $1, beside the HTTP c=$3 level"
     pause_others STOP none
     "$bin" bench --engine "$1" --model "$main_model" --weights "$fixtures/$main_model.safetensors" \
-      --device cpu --threads "$threads" --batch-sizes 1 --warmup "$warmup" --iterations "$iterations" |
+      --device cpu --threads "$threads" --batch-sizes "$2" --warmup "$warmup" --iterations "$iterations" |
       "$python" scripts/bench/record.py tag "$records" kind=in_process_adjacent impl="$impl" \
         model="$main_model" device=cpu dtype=fp32 threads="$threads"
     pause_others CONT none
@@ -389,9 +390,11 @@ TOML
 
   # Alternating, level by level: every server sees the same machine state.
   for c in "${levels[@]}"; do
-    [ "$c" = 1 ] && adjacent_forward libtorch
+    [ "$c" = 1 ] && adjacent_forward libtorch 1 "$c"
+    [ "$c" = 16 ] && adjacent_forward libtorch "$max_batch" "$c"
     level ours jpeg "$c" "$ours_url" image/jpeg "$photo"
-    [ "$c" = 1 ] && adjacent_forward onnxruntime
+    [ "$c" = 1 ] && adjacent_forward onnxruntime 1 "$c"
+    [ "$c" = 16 ] && adjacent_forward onnxruntime "$ort_max_batch" "$c"
     level ours_onnxruntime jpeg "$c" "$ours_ort_url" image/jpeg "$photo"
     if [ "$run_litserve" = 1 ]; then
       level litserve b64json "$c" "$litserve_url" application/json "$work/litserve.b64.json"
