@@ -375,14 +375,18 @@ TOML
   # The forward pass in process, right beside the HTTP level it is compared
   # with (every server paused): batch 1 beside c=1, the server's max batch
   # beside c=16. This machine's speed drifts by 20 % over minutes, more
-  # than the overhead being measured.
+  # than the overhead being measured; and it wanders within seconds, so the
+  # pass is timed over 160 images (10-20 s, about what a level serves), not
+  # a few passes (six passes of batch 4 took 1.5 s and once read 16.4 img/s
+  # against 12-14 in every round).
   adjacent_forward() {  # engine batch level
-    local impl=ours
+    local impl=ours passes=$((160 / $2))
     [ "$1" = libtorch ] || impl=ours_$1
-    say "in-process $main_model, batch $2, $1, beside the HTTP c=$3 level"
+    [ "$passes" -ge "$iterations" ] || passes=$iterations
+    say "in-process $main_model, batch $2, $1, $passes passes, beside the HTTP c=$3 level"
     pause_others STOP none
     "$bin" bench --engine "$1" --model "$main_model" --weights "$fixtures/$main_model.safetensors" \
-      --device cpu --threads "$threads" --batch-sizes "$2" --warmup "$warmup" --iterations "$iterations" |
+      --device cpu --threads "$threads" --batch-sizes "$2" --warmup "$warmup" --iterations "$passes" |
       "$python" scripts/bench/record.py tag "$records" kind=in_process_adjacent impl="$impl" \
         model="$main_model" device=cpu dtype=fp32 threads="$threads"
     pause_others CONT none
