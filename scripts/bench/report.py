@@ -169,16 +169,23 @@ def engine_targets(results):
     return rows
 
 
-def engine_rows(results):
-    """seresnext50 on the CPU, batch by batch: both our engines and both references."""
+ENGINE_IMPLS = ["ours", "ours_onnxruntime", "onnxruntime_python", "timm"]
+
+
+def engine_cells(results):
+    """seresnext50 on the CPU, batch by batch: (batch, [record or None for
+    each of ENGINE_IMPLS]), both our engines and both references."""
     index = in_process_index(results)
-    cpu = lambda impl: index.get((impl, MAIN_MODEL, "cpu", "fp32"), {})  # noqa: E731
-    impls = ["ours", "ours_onnxruntime", "onnxruntime_python", "timm"]
-    tables = {impl: cpu(impl) for impl in impls}
+    tables = {impl: index.get((impl, MAIN_MODEL, "cpu", "fp32"), {}) for impl in ENGINE_IMPLS}
     batches = sorted(set().union(*(rows.keys() for rows in tables.values())))
+    return [(batch, [tables[impl].get(batch) for impl in ENGINE_IMPLS]) for batch in batches]
+
+
+def engine_rows(results):
+    """The engine table: each implementation's cell, and our ONNX Runtime
+    engine's ratios to the references."""
     rows = []
-    for batch in batches:
-        cells = [tables[impl].get(batch) for impl in impls]
+    for batch, cells in engine_cells(results):
         ips = [cell["images_per_second"] if cell else None for cell in cells]
         ort, python_ort, timm = ips[1], ips[2], ips[3]
         rows.append(
@@ -193,19 +200,12 @@ def engine_rows(results):
 def round_rows(results):
     """seresnext50 on the CPU: every round's img/s of each implementation,
     so the spread behind each fastest-round cell is in the report."""
-    index = in_process_index(results)
-    impls = ["ours", "ours_onnxruntime", "onnxruntime_python", "timm"]
-    tables = {impl: index.get((impl, MAIN_MODEL, "cpu", "fp32"), {}) for impl in impls}
-    batches = sorted(set().union(*(rows.keys() for rows in tables.values())))
-    rows = []
-    for batch in batches:
-        cells = [tables[impl].get(batch) for impl in impls]
-        rows.append(
-            [batch]
-            + [", ".join(fmt(ips) for ips in cell.get("rounds", [cell["images_per_second"]])) if cell else "—"
-               for cell in cells]
-        )
-    return rows
+    return [
+        [batch]
+        + [", ".join(fmt(ips) for ips in cell.get("rounds", [cell["images_per_second"]])) if cell else "—"
+           for cell in cells]
+        for batch, cells in engine_cells(results)
+    ]
 
 
 def targets(results):
