@@ -358,7 +358,7 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
         let item = move || {
             let inner = worker;
             // Cancelled between its turn and a free thread: skip it.
-            if index < limit.load(Ordering::Acquire) {
+            let outcome = (index < limit.load(Ordering::Acquire)).then(|| {
                 let started = Instant::now();
                 let outcome = panic::catch_unwind(AssertUnwindSafe(work.run));
                 if matches!(outcome, Ok(Ok(_))) {
@@ -371,9 +371,10 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
                     // it when its task is next polled).
                     limit.fetch_min(index, Ordering::AcqRel);
                 }
-                let _ = results.send((index, outcome));
-            }
-            drop(results);
+                outcome
+            });
+            // Free the worker and its pixels before the job hears of the
+            // result: whoever it wakes then sees the pool as it now is.
             let mut state = inner.lock();
             if express {
                 state.express_running = false;
@@ -382,6 +383,10 @@ fn dispatch<T: Send + 'static, E: Send + 'static>(inner: &Arc<Inner<T, E>>) {
             }
             state.pixels_running -= pixels;
             drop(state);
+            if let Some(outcome) = outcome {
+                let _ = results.send((index, outcome));
+            }
+            drop(results);
             dispatch(&inner);
         };
         if express {
