@@ -145,19 +145,23 @@ def package_version(name):
         return None
 
 
-def fastest_rounds(records):
-    """One in-process record per (impl, model, device, dtype, batch): the
-    round with the most img/s, with every round's img/s in `rounds`. The
-    machine is shared and its noise only ever slows a run down, so the
-    fastest round is the closest to what the code itself does; the rounds
-    are kept for anyone who wants the spread."""
+def fastest_rounds(records, key_fields, speed):
+    """One record per `key_fields`: the round with the highest `speed`,
+    with every round's figure in `rounds`. The machine is shared and its
+    noise only ever slows a run down, so the fastest round is the closest
+    to what the code itself does; the rounds are kept for anyone who wants
+    the spread. Every implementation gets the same treatment."""
     fastest, rounds = {}, {}
     for record in records:
-        key = tuple(record.get(k) for k in ("impl", "model", "device", "dtype", "batch_size"))
-        rounds.setdefault(key, []).append(record["images_per_second"])
-        if key not in fastest or record["images_per_second"] > fastest[key]["images_per_second"]:
+        key = tuple(record.get(k) for k in key_fields)
+        rounds.setdefault(key, []).append(record[speed])
+        if key not in fastest or record[speed] > fastest[key][speed]:
             fastest[key] = record
     return [dict(record, rounds=rounds[key]) for key, record in fastest.items()]
+
+
+IN_PROCESS_KEY = ("impl", "model", "device", "dtype", "batch_size")
+HTTP_KEY = ("server", "body", "concurrency")
 
 
 def cmd_finish(args):
@@ -196,9 +200,13 @@ def cmd_finish(args):
             "python": platform.python_version(),
         },
         "settings": settings,
-        "in_process": fastest_rounds(r for r in records if r.get("kind") == "in_process"),
-        "in_process_adjacent": [r for r in records if r.get("kind") == "in_process_adjacent"],
-        "http": [r for r in records if r.get("kind") == "http"],
+        "in_process": fastest_rounds(
+            (r for r in records if r.get("kind") == "in_process"), IN_PROCESS_KEY, "images_per_second"
+        ),
+        "in_process_adjacent": fastest_rounds(
+            (r for r in records if r.get("kind") == "in_process_adjacent"), IN_PROCESS_KEY, "images_per_second"
+        ),
+        "http": fastest_rounds((r for r in records if r.get("kind") == "http"), HTTP_KEY, "requests_per_second"),
         "memory": [r for r in records if r.get("kind") == "memory"],
         "window": [r for r in records if r.get("kind") == "window"],
     }

@@ -13,8 +13,8 @@
 #      per engine), a LitServe server of timm's seresnext50_32x4d
 #      (scripts/bench/litserve_server.py) and Triton via PyTriton
 #      (scripts/bench/triton_peer.sh), all on 127.0.0.1, under oha closed-loop
-#      load at each concurrency, alternating between them (the others paused);
-#      then each server's peak RSS.
+#      load at each concurrency, alternating between them (the others paused),
+#      the c=16 level in BENCH_HTTP_ROUNDS rounds; then each server's peak RSS.
 # `make bench` first builds the release binary, the fixtures and the tools
 # (scripts/bench/install-bench-tools.sh).
 #
@@ -37,6 +37,10 @@
 #                        101 models: BENCH_ROUNDS_101, 1): every implementation runs
 #                        once per round at each batch size, and the report takes each
 #                        one's fastest round (noise on a shared machine only slows a run)
+#   BENCH_HTTP_ROUNDS    rounds of the c=16 level (3), the level the targets compare:
+#                        every server, with the in-process pass beside it, once per
+#                        round, each round starting with the next server; the report
+#                        takes each one's fastest round, as in process
 #   BENCH_WARMUP         untimed forward passes before each batch size (2)
 #   BENCH_BATCH_SIZES    in-process batches of gluon_seresnext50_32x4d ("1,2,4,8,16"),
 #                        BENCH_BATCH_SIZES_101 of the 101 models ("1,8"),
@@ -71,6 +75,8 @@ read -r -a levels <<< "${BENCH_CONCURRENCY:-1 4 16 64}"
 iterations=${BENCH_ITERATIONS:-6}
 rounds=${BENCH_ROUNDS:-3}
 rounds_101=${BENCH_ROUNDS_101:-1}
+http_rounds=${BENCH_HTTP_ROUNDS:-3}
+http_round=1
 iterations_101=${BENCH_ITERATIONS_101:-${BENCH_ITERATIONS:-5}}
 warmup=${BENCH_WARMUP:-2}
 max_batch=${BENCH_MAX_BATCH:-8}
@@ -271,16 +277,16 @@ declare -A pid_of=()
 server_pid() { echo "${pid_of[$1]:-}"; }
 
 level() {  # server body concurrency url content-type body-file [oha flags]
-  local server=$1 body=$2 c=$3 url=$4 type=$5 file=$6 before after out=$work/oha-$1-$2-c$3.json
+  local server=$1 body=$2 c=$3 url=$4 type=$5 file=$6 before after out=$work/oha-$1-$2-c$3-r$http_round.json
   shift 6
-  say "HTTP $server, $body body, concurrency $c, ${seconds}s"
+  say "HTTP $server, $body body, concurrency $c, ${seconds}s (round $http_round)"
   pause_others STOP "$server"
   before=$("batch_stats_$server")
   load "$out" "$url" "$type" "$file" "$c" "$seconds" "$@"
   after=$("batch_stats_$server")
   pause_others CONT "$server"
   "$python" scripts/bench/record.py http "$records" "$out" kind=http server="$server" \
-    body="$body" concurrency="$c" seconds="$seconds" max_batch_size="$max_batch" \
+    body="$body" concurrency="$c" seconds="$seconds" max_batch_size="$max_batch" round="$http_round" \
     --batch-before "$before" --batch-after "$after"
 }
 
@@ -388,26 +394,47 @@ TOML
     "$bin" bench --engine "$1" --model "$main_model" --weights "$fixtures/$main_model.safetensors" \
       --device cpu --threads "$threads" --batch-sizes "$2" --warmup "$warmup" --iterations "$passes" |
       "$python" scripts/bench/record.py tag "$records" kind=in_process_adjacent impl="$impl" \
-        model="$main_model" device=cpu dtype=fp32 threads="$threads"
+        model="$main_model" device=cpu dtype=fp32 threads="$threads" round="$http_round"
     pause_others CONT none
   }
 
+  measure() {  # server concurrency: its level, after the pass it is compared with
+    case $1 in
+      ours)
+        if [ "$2" = 1 ]; then adjacent_forward libtorch 1 "$2"; fi
+        if [ "$2" = 16 ]; then adjacent_forward libtorch "$max_batch" "$2"; fi
+        level ours jpeg "$2" "$ours_url" image/jpeg "$photo" ;;
+      ours_onnxruntime)
+        if [ "$2" = 1 ]; then adjacent_forward onnxruntime 1 "$2"; fi
+        if [ "$2" = 16 ]; then adjacent_forward onnxruntime "$ort_max_batch" "$2"; fi
+        level ours_onnxruntime jpeg "$2" "$ours_ort_url" image/jpeg "$photo" ;;
+      litserve)
+        level litserve b64json "$2" "$litserve_url" application/json "$work/litserve.b64.json" ;;
+      triton)
+        level triton v2binary "$2" "$triton_url" application/octet-stream "$triton_body" \
+          -H "Inference-Header-Content-Length: $triton_header_length" ;;
+    esac
+  }
+  order=(ours ours_onnxruntime)
+  if [ "$run_litserve" = 1 ]; then order+=(litserve); fi
+  if [ "$run_triton" = 1 ]; then order+=(triton); fi
+
   # Alternating, level by level: every server sees the same machine state.
+  http_round=1
   for c in "${levels[@]}"; do
-    [ "$c" = 1 ] && adjacent_forward libtorch 1 "$c"
-    [ "$c" = 16 ] && adjacent_forward libtorch "$max_batch" "$c"
-    level ours jpeg "$c" "$ours_url" image/jpeg "$photo"
-    [ "$c" = 1 ] && adjacent_forward onnxruntime 1 "$c"
-    [ "$c" = 16 ] && adjacent_forward onnxruntime "$ort_max_batch" "$c"
-    level ours_onnxruntime jpeg "$c" "$ours_ort_url" image/jpeg "$photo"
-    if [ "$run_litserve" = 1 ]; then
-      level litserve b64json "$c" "$litserve_url" application/json "$work/litserve.b64.json"
-    fi
-    if [ "$run_triton" = 1 ]; then
-      level triton v2binary "$c" "$triton_url" application/octet-stream "$triton_body" \
-        -H "Inference-Header-Content-Length: $triton_header_length"
-    fi
+    for server in "${order[@]}"; do measure "$server" "$c"; done
   done
+  # The c=16 level, which the targets compare, again in more rounds, each
+  # starting with the next server; record.py keeps each server's fastest
+  # round (and the pass beside it), as for the in-process rounds.
+  if [[ " ${levels[*]} " == *" 16 "* ]]; then
+    for ((http_round = 2; http_round <= http_rounds; http_round++)); do
+      for ((i = 0; i < ${#order[@]}; i++)); do
+        measure "${order[(i + http_round - 1) % ${#order[@]}]}" 16
+      done
+    done
+  fi
+  http_round=1
   # The same JSON-with-base64 request shape as LitServe's, at c=16.
   level ours b64json 16 "$ours_url" application/json "$work/ours.b64.json"
 
@@ -431,7 +458,7 @@ say "writing $results"
 "$python" scripts/bench/record.py finish "$records" "$results" \
   oha_bin="$oha" ours_bin="$bin" threads="$threads" bench_seconds="$seconds" \
   warmup_seconds="$warmup_seconds" iterations="$iterations" iterations_101="$iterations_101" \
-  rounds="$rounds" rounds_101="$rounds_101" \
+  rounds="$rounds" rounds_101="$rounds_101" http_rounds="$http_rounds" \
   warmup_passes="$warmup" max_batch_size="$max_batch" ort_max_batch_size="$ort_max_batch" \
   batch_delay_ms="$batch_delay_ms" photo="$photo" rss_target_mib="$rss_target_mib" \
   ours_bench_args="${OURS_BENCH_ARGS:-}" concurrency="${levels[*]}" \
