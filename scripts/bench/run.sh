@@ -46,9 +46,11 @@
 #                        BENCH_BATCH_SIZES_101 of the 101 models ("1,8"),
 #                        BENCH_CUDA_BATCH_SIZES on a GPU ("1,8,32,64,128,256")
 #   BENCH_MAX_BATCH      max_batch_size of the servers (8)
-#   BENCH_ORT_MAX_BATCH  max_batch_size of ours on onnxruntime (4: its cost per
-#                        image grows past batch 4 on a small CPU; `make
-#                        engine-settings` and the engine table show it)
+#   BENCH_ORT_MAX_BATCH  max_batch_size of ours on onnxruntime (2: its cost per
+#                        image grows past batch 2 on a small CPU; the engine
+#                        table shows it, and at 16 clients max batch 2 served
+#                        16.5 and 16.6 req/s against 15.8/13.0 for 4 and
+#                        15.4/15.3 for 1, alternating, same session)
 #   BENCH_BATCH_DELAY_MS our max_batch_delay_ms and LitServe's batch_timeout (5, our default)
 #   BENCH_PHOTO          the JPEG every request carries (target/fixtures/photos/chelsea.jpg)
 #   BENCH_SKIP_INPROCESS / BENCH_SKIP_HTTP / BENCH_SKIP_LITSERVE / BENCH_SKIP_TRITON / BENCH_SKIP_WINDOW
@@ -80,7 +82,7 @@ http_round=1
 iterations_101=${BENCH_ITERATIONS_101:-${BENCH_ITERATIONS:-5}}
 warmup=${BENCH_WARMUP:-2}
 max_batch=${BENCH_MAX_BATCH:-8}
-ort_max_batch=${BENCH_ORT_MAX_BATCH:-4}
+ort_max_batch=${BENCH_ORT_MAX_BATCH:-2}
 batch_delay_ms=${BENCH_BATCH_DELAY_MS:-5}
 photo=${BENCH_PHOTO:-target/fixtures/photos/chelsea.jpg}
 rss_target_mib=${BENCH_RSS_TARGET_MIB:-null}
