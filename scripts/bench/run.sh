@@ -189,6 +189,15 @@ if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$has_gpu" = 1 ]; then
   timm_forward "$main_model" cuda fp32 "$cuda_batches" --cudnn-benchmark
 fi
 
+# The machine's fp32 ceiling (scripts/bench/ceiling.py), at the start and
+# again at the end: the report bounds every server's img/s by it.
+ceiling() {  # when
+  say "fp32 ceiling ($1): torch.mm of 4096x4096, $threads threads"
+  "$python" scripts/bench/ceiling.py --threads "$threads" |
+    "$python" scripts/bench/record.py tag "$records" kind=ceiling when="$1"
+}
+if [ "$cuda_only" != 1 ]; then ceiling start; fi
+
 if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$cuda_only" != 1 ]; then
   for model in gluon_seresnext50_32x4d gluon_seresnext101_32x4d gluon_seresnext101_64x4d; do
     if [ "$model" = "$main_model" ]; then
@@ -456,6 +465,7 @@ if [ "${BENCH_SKIP_WINDOW:-0}" != 1 ] && [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then
     scripts/bench/batch_window.sh "$records"
 fi
 
+if [ "$cuda_only" != 1 ]; then ceiling end; fi
 say "writing $results"
 "$python" scripts/bench/record.py finish "$records" "$results" \
   oha_bin="$oha" ours_bin="$bin" threads="$threads" bench_seconds="$seconds" \
