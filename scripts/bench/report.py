@@ -307,6 +307,7 @@ def ceiling_paragraph(results):
     if not measured:
         return []
     ceiling = max(measured)
+    points = ", ".join(f"{r.get('when', '?')} {r['gflops']:.0f}" for r in results["ceiling"])
     most = ceiling / GFLOP_PER_IMAGE
     share = lambda ips: f"{ips:.1f} img/s, {100 * ips / most:.0f} %"  # noqa: E731
     ort = best(in_process_index(results).get(("ours_onnxruntime", MAIN_MODEL, "cpu", "fp32"), {}))
@@ -325,8 +326,7 @@ def ceiling_paragraph(results):
         f"**This machine's ceiling.** One `{MAIN_MODEL}` image is {GFLOP_PER_IMAGE} GFLOP "
         "(torch.utils.flop_counter on timm's model). The fastest fp32 matrix multiply here "
         f"(scripts/bench/ceiling.py: torch.mm of 4096x4096, {results['ceiling'][0].get('threads')} "
-        f"threads, best of 5, at the start and the end of the run: "
-        f"{', '.join(f'{g:.0f}' for g in measured)} GFLOP/s) puts an exact fp32 engine at "
+        f"threads, best of 5, at points of the run: {points} GFLOP/s) puts an exact fp32 engine at "
         f"about {ceiling:.0f} ÷ {GFLOP_PER_IMAGE} = {most:.1f} img/s at most: a network's "
         "convolutions run below the rate of one large, tuned SGEMM. "
         "Against that: " + "; ".join(figures) + ".",

@@ -189,8 +189,9 @@ if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$has_gpu" = 1 ]; then
   timm_forward "$main_model" cuda fp32 "$cuda_batches" --cudnn-benchmark
 fi
 
-# The machine's fp32 ceiling (scripts/bench/ceiling.py), at the start and
-# again at the end: the report bounds every server's img/s by it.
+# The machine's fp32 ceiling (scripts/bench/ceiling.py), at the start,
+# between the parts and at the end (the machine's speed drifts; the report
+# takes the best): it bounds every server's img/s.
 ceiling() {  # when
   say "fp32 ceiling ($1): torch.mm of 4096x4096, $threads threads"
   "$python" scripts/bench/ceiling.py --threads "$threads" |
@@ -226,6 +227,7 @@ if [ "${BENCH_SKIP_INPROCESS:-0}" != 1 ] && [ "$cuda_only" != 1 ]; then
     done
   done
 fi
+if [ "$cuda_only" != 1 ] && [ "${BENCH_SKIP_HTTP:-0}" != 1 ]; then ceiling middle; fi
 
 # ---------------------------------------------------------------------- HTTP
 servers=()
