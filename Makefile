@@ -146,7 +146,7 @@ gpu-bundle: build $(FIXTURE_STAMP)
 
 # The container image (docker/Dockerfile) with docker when a docker daemon
 # answers, else podman; prints its size and the build time. IMAGE names the
-# tag, TORCH_DEVICE=cpu builds without the explicit libtorch_cuda link (README), RUST_IMAGE_ARG and
+# tag, TORCH_DEVICE=cpu builds the CPU-only image (0.78 GB; README), RUST_IMAGE_ARG and
 # RUNTIME_IMAGE_ARG replace the public base images. Not part of `make test`.
 image:
 	scripts/container/build.sh

@@ -5,7 +5,7 @@
 #   RUST_IMAGE, RUNTIME_IMAGE
 #                  base images; unset means the Dockerfile's public defaults,
 #                  `make image-test` passes the local ones
-#   TORCH_DEVICE   cuda (default) or cpu (no explicit libtorch_cuda link; see README)
+#   TORCH_DEVICE   cuda (default) or cpu (the CPU-only image, no CUDA libraries; see README)
 #   CA_BUNDLE      a PEM bundle given to the build as the `ca_bundle` secret;
 #                  by default the system bundle when the host has local CAs
 #                  (/usr/local/share/ca-certificates), i.e. a TLS-inspecting

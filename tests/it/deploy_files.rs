@@ -390,6 +390,19 @@ fn dockerfile_agrees_with_config_requirements_and_probe() {
     assert!(runs.iter().any(|run| run
         .starts_with("--mount=type=bind,from=build,source=/,target=/build")
         && run.contains("runtime-libs.txt | xargs cp --parents -t /")));
+    // A RUN's cache key does not cover what its bind mount shows: the
+    // copied files' checksums must come in before it, or a build reuses a
+    // copy made from another list (a CPU image once kept 3.56 GB of CUDA
+    // libraries that way).
+    let position = |wanted: &dyn Fn(&(String, String)) -> bool| docker.iter().position(wanted);
+    let checksums = position(&|(keyword, args)| {
+        keyword == "COPY" && args.starts_with("--from=build /runtime-libs.sha256 ")
+    });
+    let copy = position(&|(keyword, args)| keyword == "RUN" && args.contains("xargs cp --parents"));
+    assert!(
+        matches!((checksums, copy), (Some(before), Some(after)) if before < after),
+        "the runtime stage copies /runtime-libs.sha256 before the libraries"
+    );
 
     let port = config.server.port.to_string();
     assert_eq!(instructions(&docker, "EXPOSE"), [port.as_str()]);
