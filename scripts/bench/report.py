@@ -9,6 +9,7 @@ the report from a results file without measuring again.
 import argparse
 import json
 import os
+import statistics
 
 import matplotlib
 
@@ -57,6 +58,12 @@ def table(header, rows):
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def server_max_batch(settings, server):
+    """The max_batch_size `server` ran with (ours on onnxruntime has its own)."""
+    default = settings.get("max_batch_size", 8)
+    return settings.get("ort_max_batch_size", default) if server == "ours_onnxruntime" else default
 
 
 def round_values(record, speed):
@@ -161,9 +168,7 @@ def efficiency_row(label, served, forward, goal):
         return (label, "—", f"≥ {goal:.2f}", status(None))
     pairs = paired_rounds(served, forward)
     if len(pairs) > 1:
-        ratios = sorted(rps / ips for rps, ips in pairs)
-        middle = len(ratios) // 2
-        ratio = ratios[middle] if len(ratios) % 2 else (ratios[middle - 1] + ratios[middle]) / 2
+        ratio = statistics.median(rps / ips for rps, ips in pairs)
         shown = (f"{ratio:.2f}: median of the rounds' "
                  + ", ".join(f"{rps:.1f} ÷ {ips:.1f}" for rps, ips in pairs))
     else:
@@ -189,7 +194,7 @@ def engine_targets(results):
     """Rows for the ONNX Runtime engine (issue 9)."""
     index = in_process_index(results)
     settings = results["settings"]
-    max_batch = settings.get("ort_max_batch_size", settings.get("max_batch_size", 8))
+    max_batch = server_max_batch(settings, "ours_onnxruntime")
     cpu = lambda impl: index.get((impl, MAIN_MODEL, "cpu", "fp32"), {})  # noqa: E731
     ort = cpu("ours_onnxruntime")
     rows = [
@@ -254,7 +259,7 @@ def targets(results):
     """Rows of (target, measured, goal, status)."""
     index = in_process_index(results)
     settings = results["settings"]
-    max_batch = settings.get("max_batch_size", 8)
+    max_batch = server_max_batch(settings, "ours")
     rows = []
 
     ours = index.get(("ours", MAIN_MODEL, "cpu", "fp32"), {})
@@ -404,16 +409,14 @@ def http_round_rows(results):
     """The c=16 level, round by round: each server's req/s, and for ours the
     in-process pass timed beside it (img/s at its max batch)."""
     settings = results["settings"]
-    max_batch = {"ours": settings.get("max_batch_size", 8),
-                 "ours_onnxruntime": settings.get("ort_max_batch_size", settings.get("max_batch_size", 8))}
     servers = list(SERVER_NAMES)
     rows = []
     for record in sorted(
         (r for r in results["http"] if r["concurrency"] == 16 and len(r.get("rounds", [])) > 1),
         key=lambda r: servers.index(r["server"]) if r["server"] in servers else 9,
     ):
-        beside = (beside_http(results, record["server"], max_batch[record["server"]], None)
-                  if record["server"] in max_batch else None)
+        beside = (beside_http(results, record["server"], server_max_batch(settings, record["server"]), None)
+                  if record["server"].startswith("ours") else None)
         rows.append((
             SERVER_NAMES.get(record["server"], record["server"]),
             BODY_NAMES.get(record["body"], record["body"]),

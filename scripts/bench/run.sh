@@ -433,7 +433,6 @@ TOML
   if [ "$run_triton" = 1 ]; then order+=(triton); fi
 
   # Alternating, level by level: every server sees the same machine state.
-  http_round=1
   for c in "${levels[@]}"; do
     for server in "${order[@]}"; do measure "$server" "$c"; done
   done
