@@ -26,6 +26,11 @@ pub enum SubmitError {
     /// down and only already-queued items are served (HTTP 503).
     #[error("queue closed: the server is shutting down")]
     Closed,
+    /// [`abandon`](super::BatchQueue::abandon) was called: no worker is left
+    /// to serve the queue, so waiting would only end at the deadline (HTTP
+    /// 503, the model is not ready).
+    #[error("no worker is left to serve this queue")]
+    Abandoned,
     /// The request has more items than the queue can ever hold, so retrying
     /// cannot help (HTTP 413).
     #[error("request has {items} items but the queue holds at most {capacity}")]

@@ -102,6 +102,7 @@
 //!     }
 //!     Err(SubmitError::QueueFull { retry_after, .. }) => { /* 503 + Retry-After */ }
 //!     Err(SubmitError::Closed) => { /* 503: shutting down */ }
+//!     Err(SubmitError::Abandoned) => { /* 503: no worker left */ }
 //!     Err(SubmitError::TooLarge { .. }) => { /* 413 */ }
 //! }
 //!

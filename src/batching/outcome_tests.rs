@@ -180,3 +180,34 @@ async fn abort_queued_answers_aborted() {
         vec![Err(BatchError::Aborted), Err(BatchError::Aborted)]
     );
 }
+
+#[tokio::test]
+async fn an_abandoned_queue_aborts_what_waits_and_refuses_what_comes() {
+    let queue = new_queue(config(4, NEVER, 16));
+    let pending = queue.try_submit(vec![1, 2], None).unwrap();
+    assert_eq!(queue.abandon(), 2);
+    assert_eq!(
+        pending.wait().await,
+        vec![Err(BatchError::Aborted), Err(BatchError::Aborted)]
+    );
+    // Unlike after `abort_queued`, nothing new waits for a worker that will
+    // not come; the shed check says so too.
+    assert_eq!(
+        queue.try_submit(vec![3], None).err(),
+        Some(SubmitError::Abandoned)
+    );
+    assert_eq!(queue.check_room(1), Err(SubmitError::Abandoned));
+    assert_eq!(queue.depth(), 0);
+    // Shutdown still drains: nothing is queued or in flight.
+    queue.close();
+    assert!(queue.is_drained());
+}
+
+#[tokio::test]
+async fn abort_queued_alone_still_admits() {
+    let queue = new_queue(config(4, NEVER, 16));
+    let _aborted = queue.try_submit(vec![1], None).unwrap();
+    assert_eq!(queue.abort_queued(), 1);
+    assert!(queue.try_submit(vec![2], None).is_ok());
+    assert_eq!(queue.depth(), 1);
+}

@@ -132,6 +132,11 @@ impl<T, R> BatchQueue<T, R> {
                 capacity,
             });
         }
+        if state.abandoned {
+            drop(state);
+            wake_on_refusal();
+            return Err(SubmitError::Abandoned);
+        }
         if state.closed {
             drop(state);
             wake_on_refusal();
@@ -198,6 +203,9 @@ impl<T, R> BatchQueue<T, R> {
             return Err(SubmitError::TooLarge { items, capacity });
         }
         let mut state = shared.lock_state();
+        if state.abandoned {
+            return Err(SubmitError::Abandoned);
+        }
         if state.queue.len() + items <= capacity {
             return Ok(());
         }
@@ -359,9 +367,27 @@ impl<T, R> BatchQueue<T, R> {
     /// are just counted), and returns how many were removed. For a hard
     /// shutdown after a drain timeout; batches in flight are unaffected.
     pub fn abort_queued(&self) -> usize {
-        let mut state = self.shared.lock_state();
-        let removed = state.queue.take_all();
-        drop(state);
+        let removed = self.shared.lock_state().queue.take_all();
+        self.answer_aborted(removed)
+    }
+
+    /// For when the last worker is gone for good: refuses every later submit
+    /// (`Abandoned`) and aborts what is queued, as [`Self::abort_queued`]
+    /// does. Both happen under one lock, so no request can slip in between
+    /// and wait for a worker that will not come. Returns how many were
+    /// removed.
+    pub fn abandon(&self) -> usize {
+        let removed = {
+            let mut state = self.shared.lock_state();
+            state.abandoned = true;
+            state.queue.take_all()
+        };
+        self.answer_aborted(removed)
+    }
+
+    /// Answers `removed` items `Aborted` (cancelled ones are just counted);
+    /// only then may drain waiters go.
+    fn answer_aborted(&self, removed: Vec<QueuedItem<T, R>>) -> usize {
         let count = removed.len();
         let mut cancelled = 0;
         for item in removed {
@@ -372,7 +398,6 @@ impl<T, R> BatchQueue<T, R> {
             }
         }
         self.shared.report_cancelled(cancelled);
-        // Only now, with every removed item answered, may drain waiters go.
         self.shared.notify_if_drained(&self.shared.lock_state());
         count
     }

@@ -46,6 +46,8 @@ pub(super) struct State<T, R> {
     pub(super) queue: FairQueue<T, R>,
     /// Set by `close`: no admission, leftovers served at once, then `None`.
     pub(super) closed: bool,
+    /// Set by `abandon`: no worker is left, so nothing is admitted again.
+    pub(super) abandoned: bool,
     /// Batches taken and not yet answered or dropped; drained means zero.
     pub(super) in_flight_batches: usize,
     /// Images of admitted requests still being prepared (decoded) before
@@ -87,6 +89,7 @@ impl<T, R> Shared<T, R> {
         let state = State {
             queue: FairQueue::new(),
             closed: false,
+            abandoned: false,
             in_flight_batches: 0,
             announced: 0,
         };

@@ -173,7 +173,10 @@ impl InferenceService {
         }
         // Shed at once when the queue is already full: decoding images that
         // would then be refused is the work an overloaded server cannot spare.
-        model.queue.check_room(images.len()).map_err(submit_error)?;
+        model
+            .queue
+            .check_room(images.len())
+            .map_err(|error| submit_error(error, name))?;
         let timeout = timeout.unwrap_or(self.request_timeout);
         let deadline = started + timeout;
         let pixels = match &images {
@@ -218,7 +221,7 @@ impl InferenceService {
                     .collect(),
                 Some(deadline),
             )
-            .map_err(submit_error)?;
+            .map_err(|error| submit_error(error, name))?;
         // Dropping `pending` on timeout (or when the client goes away and this
         // future is dropped) cancels the queued images before they cost compute.
         let outputs = tokio::time::timeout_at(deadline.into(), pending.wait())
@@ -270,8 +273,8 @@ impl InferenceService {
     }
 }
 
-/// The facade's error for a queue refusal.
-fn submit_error(error: SubmitError) -> InferError {
+/// The facade's error for a queue refusal by `model`'s queue.
+fn submit_error(error: SubmitError, model: &'static str) -> InferError {
     match error {
         SubmitError::QueueFull {
             depth,
@@ -283,6 +286,8 @@ fn submit_error(error: SubmitError) -> InferError {
             retry_after,
         },
         SubmitError::Closed => InferError::ShuttingDown,
+        // The last replica was lost after the readiness check above.
+        SubmitError::Abandoned => InferError::NotReady(model),
         SubmitError::TooLarge { items, capacity } => InferError::TooManyImages {
             count: items,
             limit: capacity,

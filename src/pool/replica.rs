@@ -176,8 +176,10 @@ fn batch_span(model: &'static str, batch: &Batch<ImageJob, ImageResult>) -> trac
 /// answered `WorkerLost` when the unwind dropped it. From now on the model
 /// reports not-ready: readiness fails so the load balancer routes elsewhere,
 /// and new requests get 503 `model_not_ready` instead of queueing for a
-/// replica that will not come. When it was the last replica serving, what is
-/// still queued is answered at once (`Aborted`) instead of at its deadline.
+/// replica that will not come. When it was the last replica serving, the
+/// queue is abandoned: what is still queued is answered at once (`Aborted`)
+/// instead of at its deadline, and a request that passed the readiness check
+/// just before is refused at submit instead of waiting out its deadline.
 /// Before readiness, the failure ends start-up like a load error (exit 1).
 fn replica_lost(
     name: &str,
@@ -190,7 +192,7 @@ fn replica_lost(
     let serving = state.replica_lost(format!("{name}: a replica was lost: {reason}"));
     metrics.model_ready.with_label_values(&[name]).set(0);
     if serving == 0 {
-        let aborted = queue.abort_queued();
+        let aborted = queue.abandon();
         tracing::error!(
             model = name,
             aborted,

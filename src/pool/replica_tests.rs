@@ -4,7 +4,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use super::*;
-use crate::batching::{BatchError, BatcherConfig, NoopObserver};
+use crate::batching::{BatchError, BatcherConfig, NoopObserver, SubmitError};
 use crate::model::{Forward, Outputs};
 use crate::pool::{batch_buckets, ModelInput};
 
@@ -172,22 +172,30 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
             None,
         )
         .unwrap();
-    let second = queue
-        .try_submit(
-            vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
-            None,
-        )
-        .unwrap();
+    // Races the replica's failure: queued before it, it is aborted; after
+    // it, it is refused. Either way it is answered, not left to time out.
+    let second = queue.try_submit(
+        vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
+        None,
+    );
     let first = first.wait().await;
     assert!(
         matches!(&first[0], Err(BatchError::InferenceFailed(e)) if e.contains("illegal memory access")),
         "{first:?}"
     );
-    // The replica is gone: what was queued behind is answered, not left to time out.
-    assert_eq!(second.wait().await, vec![Err(BatchError::Aborted)]);
+    match second {
+        Ok(pending) => assert_eq!(pending.wait().await, vec![Err(BatchError::Aborted)]),
+        Err(error) => assert_eq!(error, SubmitError::Abandoned),
+    }
     for thread in threads {
         thread.join().unwrap();
     }
+    // The replica is gone: later requests are refused at once.
+    let third = queue.try_submit(
+        vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
+        None,
+    );
+    assert_eq!(third.err(), Some(SubmitError::Abandoned));
     assert_eq!(state.lost_replicas(), 1);
     assert!(state.failure().unwrap().contains("illegal memory access"));
 }
