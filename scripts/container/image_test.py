@@ -359,16 +359,7 @@ def check_two_replicas_behind_nginx(args, weights_dir, jpeg):
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         base = f"http://127.0.0.1:{listen}"
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if http("GET", f"{base}/readyz", timeout=5)[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                fail("nginx did not answer")
-            time.sleep(0.2)
+        wait_ready(base, seconds=20)
         with Load(base, jpeg, clients=6) as load:
             while load.answered() < 10:
                 time.sleep(0.1)

@@ -13,7 +13,7 @@ use crate::support;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use serde_json::Value as Json;
@@ -394,6 +394,19 @@ fn dockerfile_agrees_with_config_requirements_and_probe() {
     // copied files' checksums must come in before it, or a build reuses a
     // copy made from another list (a CPU image once kept 3.56 GB of CUDA
     // libraries that way).
+    // The binary's links are checked against the variant after the CPU
+    // variant's patchelf, as the last step of the build.
+    let build = runs
+        .iter()
+        .find(|run| run.contains("cargo build --release"))
+        .expect("the RUN that builds the binary");
+    let check = build.find(
+        "scripts/container/check_links.sh /usr/local/bin/seresnext-serve \"${TORCH_DEVICE}\"",
+    );
+    assert!(
+        matches!((build.find("patchelf --remove-needed"), check), (Some(before), Some(after)) if before < after),
+        "{build}"
+    );
     let position = |wanted: &dyn Fn(&(String, String)) -> bool| docker.iter().position(wanted);
     let checksums = position(&|(keyword, args)| {
         keyword == "COPY" && args.starts_with("--from=build /runtime-libs.sha256 ")
@@ -582,6 +595,46 @@ fn show(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+fn check_links(binary: &Path, device: &str) -> Output {
+    Command::new("bash")
+        .arg(repo().join("scripts/container/check_links.sh"))
+        .arg(binary)
+        .arg(device)
+        .output()
+        .expect("run scripts/container/check_links.sh")
+}
+
+/// The image build's link check (docker/Dockerfile), on this build's own
+/// binary: build.rs links libtorch_cuda whenever the wheel has it, so the
+/// binary fits the GPU image and not the CPU-only one. A binary that needs
+/// no libtorch at all fits only the CPU-only image.
+#[test]
+fn link_check_tells_a_gpu_binary_from_a_cpu_only_one() {
+    let ours = Path::new(env!("CARGO_BIN_EXE_seresnext-serve"));
+    let libtorch = std::env::var("LIBTORCH").expect("LIBTORCH, set by the Makefile");
+    let wheel_has_cuda = Path::new(&libtorch).join("lib/libtorch_cuda.so").exists();
+    let (gpu, cpu) = (check_links(ours, "cuda"), check_links(ours, "cpu"));
+    assert_eq!(gpu.status.success(), wheel_has_cuda, "{}", show(&gpu));
+    assert!(!cpu.status.success(), "{}", show(&cpu));
+    let needs = if wheel_has_cuda {
+        "libtorch_cuda.so"
+    } else {
+        "libtorch.so"
+    };
+    assert!(
+        String::from_utf8_lossy(&cpu.stderr).contains(&format!("needs {needs}")),
+        "{}",
+        show(&cpu)
+    );
+
+    let plain = Path::new("/bin/sh");
+    let (gpu, cpu) = (check_links(plain, "cuda"), check_links(plain, "cpu"));
+    assert!(!gpu.status.success(), "{}", show(&gpu));
+    assert!(String::from_utf8_lossy(&gpu.stderr).contains("would see no GPU"));
+    assert!(cpu.status.success(), "{}", show(&cpu));
+    assert_eq!(check_links(plain, "tpu").status.code(), Some(2));
 }
 
 /// hadolint, the compose-spec schema, Kubernetes schemas, the
