@@ -20,7 +20,7 @@ export LIBTORCH := $(CURDIR)/$(VENV)/lib/$(PYTHON_VERSION)/site-packages/torch
 export SERESNEXT_FIXTURES := $(abspath $(FIXTURES))
 
 .PHONY: venv build-tools build test lint fmt fixtures run classify clean deploy-tools overload mixed-load \
-	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools grpc-tools gpu-bundle engine-settings \
+	deny deny-advisories fuzz fuzz-check bench contract-tools kserve-tools grpc-tools gpu-bundle engine-settings engine-ab \
 	image image-test
 
 venv: $(VENV_STAMP)
@@ -135,6 +135,14 @@ bench: build $(FIXTURE_STAMP)
 # Not part of `make test`. Arguments: ENGINE_SETTINGS_ARGS="ROUNDS BATCH_SIZES".
 engine-settings: build $(FIXTURE_STAMP)
 	scripts/bench/engine_settings.sh $(ENGINE_SETTINGS_ARGS)
+
+# Ours on onnxruntime against Python ONNX Runtime in process, in many short
+# rounds taking turns (~4 minutes on 2 cores): each side's fastest pass and
+# the median of the paired ratios. Not part of `make test`.
+# Arguments: ENGINE_AB_ARGS="ROUNDS BATCH_SIZE ITERATIONS".
+engine-ab: build $(FIXTURE_STAMP)
+	scripts/bench/install-bench-tools.sh
+	scripts/bench/engine_ab.sh $(ENGINE_AB_ARGS)
 
 # The folder to copy onto a GPU machine and run scripts/gpu/verify.sh from
 # (README.md, "GPU check"): the release binary and load generator without
