@@ -40,12 +40,7 @@ python_ort() {
   "$python" scripts/bench/bench_onnxruntime.py --weights "$weights" --onnx-cache "$work/timm.onnx" \
     --threads "$threads" --batch-sizes "$batch" --warmup 2 --iterations "$iterations"
 }
-tag() { python3 -c '
-import json, sys
-for line in sys.stdin:
-    record = json.loads(line)
-    record.update(side=sys.argv[1], round=int(sys.argv[2]))
-    print(json.dumps(record))' "$1" "$2" >> "$out"; }
+tag() { "$python" scripts/bench/record.py tag "$out" side="$1" round="$2" > /dev/null; }
 
 for round in $(seq "$rounds"); do
   echo "round $round of $rounds" >&2

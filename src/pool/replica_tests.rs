@@ -166,18 +166,11 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
         loader: crate::pool::loader_from(|| Box::new(BrokenDevice)),
     };
     let threads = crate::pool::spawn_replicas(&spec, 1, &queue, &state, &metrics).unwrap();
-    let first = queue
-        .try_submit(
-            vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
-            None,
-        )
-        .unwrap();
+    let one_image = || vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)];
+    let first = queue.try_submit(one_image(), None).unwrap();
     // Races the replica's failure: queued before it, it is aborted; after
     // it, it is refused. Either way it is answered, not left to time out.
-    let second = queue.try_submit(
-        vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
-        None,
-    );
+    let second = queue.try_submit(one_image(), None);
     let first = first.wait().await;
     assert!(
         matches!(&first[0], Err(BatchError::InferenceFailed(e)) if e.contains("illegal memory access")),
@@ -191,10 +184,7 @@ async fn a_sticky_device_error_loses_the_replica_so_liveness_can_fail() {
         thread.join().unwrap();
     }
     // The replica is gone: later requests are refused at once.
-    let third = queue.try_submit(
-        vec![ImageJob::new(ModelInput::Normalized(vec![0.0]), false)],
-        None,
-    );
+    let third = queue.try_submit(one_image(), None);
     assert_eq!(third.err(), Some(SubmitError::Abandoned));
     assert_eq!(state.lost_replicas(), 1);
     assert!(state.failure().unwrap().contains("illegal memory access"));
